@@ -1,0 +1,1 @@
+"""Training, evaluation and the per-study entry points (`python -m experiments.lego`)."""

@@ -1,0 +1,64 @@
+"""Orbax checkpoints of the train state, and the guard that a workdir holds the same model.
+
+Orbax writes each checkpoint into a temporary directory and renames it when complete, so a run killed
+mid-save leaves the previous checkpoint intact and the half-written one is ignored on restart.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+# Sections of the config that define what a checkpoint contains; the rest may change on resume.
+IDENTITY_SECTIONS = ("model", "task")
+
+
+class Checkpoints:
+  def __init__(self, workdir: str, every: int, keep: int = 3):
+    self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=every,
+                                           create=True, cleanup_tmp_directories=True)
+    self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def restore(self, abstract_state):
+    step = self.latest_step()
+    try:
+      return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    except Exception as e:  # Orbax raises many types; the user needs one line.
+      reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+      raise ValueError(f"workdir: checkpoint {step} in {self.directory} cannot be restored "
+                       f"({reason}); move it away to restart from the previous one") from None
+
+  def save(self, step: int, state, force: bool = False) -> None:
+    self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Record the config in the workdir, or fail in one line if it holds a different model or task."""
+  path = os.path.join(workdir, "config.json")
+  current = json.loads(config.to_json())
+  if os.path.exists(path):
+    with open(path) as f:
+      stored = json.load(f)
+    for section in IDENTITY_SECTIONS:
+      old, new = stored.get(section, {}), current.get(section, {})
+      for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+          raise ValueError(f"{section}.{key}: workdir {workdir} holds a run with {old.get(key)!r}, "
+                           f"this config asks {new.get(key)!r}; use a new workdir")
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(current, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)

@@ -1,0 +1,35 @@
+"""LEGO (Zhang et al. 2022): n = 12 Z2 chains, loss on chain positions 1-6, accuracy on all 12.
+
+    python -m experiments.lego --config=experiments/configs/lego.py --workdir=runs/lego
+    python -m experiments.lego --config=experiments/configs/lego.py:smoke --workdir=/tmp/lego-smoke
+    python -m experiments.lego --config=experiments/configs/lego.py:tied,seed=1 --workdir=runs/tied
+
+Variant string: presets (smoke, tied) and knobs key=value (layers, d_model, heads, group, seed,
+num_vars, train_positions); any field can also be set with --config.FIELD=VALUE.
+"""
+import ml_collections
+
+from experiments.configs.common import parse_variant
+from experiments.train import train_fields
+from models.transformer import model_config
+
+PRESETS = ("smoke", "tied")
+KNOBS = dict(layers=6, d_model=128, heads=4, group="z2", seed=0, num_vars=12, train_positions=6)
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  presets, knobs = parse_variant(arg, PRESETS, KNOBS)
+  config = ml_collections.ConfigDict(train_fields(
+      seed=knobs["seed"], batch_size=128, num_steps=4000, learning_rate=1e-3, warmup_steps=200,
+      weight_decay=0.01, log_every=50, eval_every=250, checkpoint_every=500, eval_size=2048))
+  config.task = ml_collections.ConfigDict(dict(
+      num_vars=knobs["num_vars"], train_positions=knobs["train_positions"], group=knobs["group"],
+      shuffle=True, held_out_buckets=8))
+  config.model = model_config(
+      d_model=knobs["d_model"], num_heads=knobs["heads"], num_layers=knobs["layers"],
+      d_ff=4 * knobs["d_model"], tied_layers="tied" in presets)
+  if "smoke" in presets:
+    config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
+                       checkpoint_every=15, eval_size=64))
+    config.model.update(dict(d_model=32, num_heads=2, num_layers=2, d_ff=64))
+  return config

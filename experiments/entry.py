@@ -1,0 +1,77 @@
+"""The command line every study shares: --config (an ml_collections file[:variant]) and --workdir."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from experiments import train
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def run(study_cls, default_config: str) -> None:
+  """Parses flags, trains `study_cls(config)` in the workdir, prints its report."""
+  name = os.path.splitext(default_config)[0]
+  config_flags.DEFINE_config_file("config", os.path.join(CONFIG_DIR, default_config),
+                                  "Config file, optionally file.py:variant.", lock_config=True)
+  flags.DEFINE_string("workdir", os.path.join("runs", name),
+                      "Directory for checkpoints, metrics and plots; rerun to resume.")
+
+  def main(argv):
+    if len(argv) > 1:
+      sys.exit(f"error: unexpected arguments {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
+    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
+    try:
+      study = study_cls(config)  # task parameters are checked here
+    except ValueError as e:
+      sys.exit(f"error: {e}")
+    try:
+      result = train.train_and_evaluate(config, workdir, study)
+    except train.SetupError as e:
+      sys.exit(f"error: {e}")
+    study.report(workdir, result["metrics"])
+
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+      sys.exit(f"error: {_explain_flag_error(argv, e, default_config)}")
+
+  app.run(main, flags_parser=parse)
+
+
+def _explain_flag_error(argv, error: Exception, default_config: str) -> str:
+  """One line: the config file's own message, or the unknown --config.FIELD and its siblings."""
+  text = str(error).strip()
+  if "Error whilst parsing config file" in text:
+    return text.splitlines()[-1]
+  config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")),
+                    os.path.join(CONFIG_DIR, default_config))
+  try:
+    config = load_config(config_arg)
+  except Exception as load_error:  # the file itself is broken: say so
+    return f"--config={config_arg}: {load_error}"
+  for arg in argv:
+    if arg.startswith("--config."):
+      path = arg[len("--config."):].split("=", 1)[0]
+      node = config
+      for part in path.split("."):
+        if not hasattr(node, "keys") or part not in node:
+          allowed = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "(not a section)"
+          return f"--config.{path}: unknown field {part!r}; allowed: {allowed}"
+        node = node[part]
+  return text.splitlines()[0]
+
+
+def load_config(config_arg: str):
+  """Loads `file.py[:variant]` the way the --config flag does (for notebooks and tools)."""
+  path, _, variant = config_arg.partition(":")
+  spec = importlib.util.spec_from_file_location("_config_module", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(variant or None)

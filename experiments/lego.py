@@ -1,0 +1,79 @@
+"""The LEGO study: an encoder classifies the value of every variable of a shuffled chain.
+
+    python -m experiments.lego --config=experiments/configs/lego.py --workdir=runs/lego
+    python -m experiments.lego --config=experiments/configs/lego.py:smoke --workdir=/tmp/lego
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments import entry, plots
+from tasks.lego import LegoTask
+
+
+class LegoStudy:
+  def __init__(self, config):
+    self.seed = config.seed
+    self.task = LegoTask(**config.task.to_dict())
+
+  def model_fields(self):
+    return {"vocab_size": len(self.task.vocab), "num_outputs": self.task.num_classes,
+            "max_len": self.task.seq_len, "causal": False}
+
+  def batch(self, split, step, batch_size):
+    return self.task.batch(self.seed, split, step, batch_size)
+
+  def loss(self, logits, batch):
+    weights = batch["weights"]
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+    correct = (logits.argmax(-1) == batch["targets"])
+    total = jnp.maximum(weights.sum(), 1.0)
+    loss = (losses * weights).sum() / total
+    return loss, {"loss": loss, "accuracy": (correct * weights).sum() / total}
+
+  def eval_sums(self, logits, batch):
+    by_position = jax.nn.one_hot(batch["position"], self.task.num_vars + 1)[..., 1:]  # [B, T, n]
+    correct = (logits.argmax(-1) == batch["targets"]).astype(jnp.float32)
+    return {"correct": jnp.einsum("btn,bt->n", by_position, correct),
+            "count": by_position.sum((0, 1))}
+
+  def summarize(self, sums):
+    accuracy = sums["correct"] / np.maximum(sums["count"], 1)
+    k = self.task.train_positions
+    metrics = {f"accuracy/position_{i + 1}": float(a) for i, a in enumerate(accuracy)}
+    metrics["accuracy/trained"] = float(accuracy[:k].mean())
+    if k < self.task.num_vars:
+      metrics["accuracy/untrained"] = float(accuracy[k:].mean())
+    return metrics
+
+  def headline(self, metrics):
+    accs = [metrics[f"accuracy/position_{i}"] for i in range(1, self.task.num_vars + 1)]
+    return "acc by position " + " ".join(f"{a:.2f}" for a in accs)
+
+  def position_accuracies(self, metrics) -> list[float]:
+    return [metrics[f"accuracy/position_{i}"] for i in range(1, self.task.num_vars + 1)]
+
+  def report(self, workdir: str, metrics: dict, print_fn=print) -> None:
+    """Per-position table on stdout; accuracy-vs-position and accuracy-vs-time plots."""
+    k = self.task.train_positions
+    accs = self.position_accuracies(metrics)
+    print_fn("position  trained  accuracy")
+    for i, a in enumerate(accs, start=1):
+      print_fn(f"{i:>8}  {'yes' if i <= k else 'no':>7}  {a:8.4f}")
+    if jax.process_index() == 0:
+      plots.lego_accuracy_by_position(accs, k, os.path.join(workdir, "accuracy_by_position.png"))
+      plots.lego_accuracy_vs_time(os.path.join(workdir, "metrics.jsonl"), self.task.num_vars, k,
+                                  os.path.join(workdir, "accuracy_vs_time.png"))
+
+
+def main():
+  entry.run(LegoStudy, default_config="lego.py")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,238 @@
+"""`train_and_evaluate(config, workdir, study)`: the one training loop every study shares.
+
+Shapes first (`nnx.eval_shape`), then a jitted init; the hot step is a pure function of
+(train state, batch), jitted once with the state donated. The model is split into a static graph and
+a parameter pytree once; it is merged back inside the jitted functions only. Batches are a pure
+function of (seed, split, step), so a resumed run sees exactly the batches it would have seen.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Any, Callable, Protocol
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from experiments import checkpoints as ckpt_lib
+from experiments.metric_writer import MetricWriter, read_jsonl
+from models import Transformer
+from models.transformer import num_params
+
+Batch = dict[str, np.ndarray]
+
+
+class Study(Protocol):
+  """What a study (LEGO, arithmetic, knowledge) plugs into the loop."""
+
+  def model_fields(self) -> dict[str, Any]:
+    """Model fields the task fixes (vocab_size, num_outputs, max_len, causal)."""
+
+  def batch(self, split: str, step: int, batch_size: int) -> Batch:
+    """Batch `step` of `split`; a pure function of (seed, split, step)."""
+
+  def loss(self, logits: jax.Array, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Scalar training loss and per-step metrics; traced inside the jitted step."""
+
+  def eval_sums(self, logits: jax.Array, batch: Batch) -> dict[str, jax.Array]:
+    """Counts summed over the batch; traced inside the jitted eval step."""
+
+  def summarize(self, sums: dict[str, np.ndarray]) -> dict[str, float]:
+    """Eval metrics from the summed counts of the whole eval set."""
+
+  def headline(self, metrics: dict[str, float]) -> str:
+    """A short progress-line summary of eval metrics."""
+
+
+TRAIN_FIELDS = dict(
+    seed=0, batch_size=128, num_steps=1000, learning_rate=1e-3, warmup_steps=100,
+    final_lr_ratio=0.0, weight_decay=0.01, b1=0.9, b2=0.98, grad_clip=1.0,
+    log_every=50, eval_every=250, checkpoint_every=500, eval_size=1024)
+
+
+def train_fields(**overrides) -> dict[str, Any]:
+  return {**TRAIN_FIELDS, **overrides}
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  for name in ("batch_size", "num_steps", "log_every", "eval_every", "checkpoint_every", "eval_size"):
+    if config[name] < 1:
+      raise ValueError(f"{name}: {config[name]}; allowed: >= 1")
+  if config.eval_size % config.batch_size and config.eval_size > config.batch_size:
+    raise ValueError(f"eval_size: {config.eval_size} is not a multiple of "
+                     f"batch_size={config.batch_size}")
+  if not 0 <= config.warmup_steps <= config.num_steps:
+    raise ValueError(f"warmup_steps: {config.warmup_steps}; allowed: 0..num_steps={config.num_steps}")
+
+
+def resolved_model_config(config, study: Study) -> ml_collections.ConfigDict:
+  model = ml_collections.ConfigDict(config.model.to_dict())
+  model.update(study.model_fields())
+  return model
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, config.learning_rate, config.warmup_steps, config.num_steps,
+      end_value=config.learning_rate * config.final_lr_ratio)
+  decay_matrices_only = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
+  return optax.chain(
+      optax.clip_by_global_norm(config.grad_clip),
+      optax.adamw(schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay,
+                  mask=decay_matrices_only))
+
+
+@dataclasses.dataclass
+class Trainer:
+  """The jitted pieces of one run, built from shapes alone."""
+  graphdef: Any
+  optimizer: optax.GradientTransformation
+  study: Study
+  init: Callable[[], dict]
+  train_step: Callable[[dict, Batch], tuple[dict, dict]]
+  eval_step: Callable[[dict, Batch], dict]
+  abstract_state: dict
+
+  def model(self, params) -> Transformer:
+    """A concrete model for evaluation or probing (outside the hot path)."""
+    return nnx.merge(self.graphdef, params)
+
+
+def build_trainer(config, study: Study) -> Trainer:
+  model_config = resolved_model_config(config, study)
+  make_model = lambda: Transformer(model_config, rngs=nnx.Rngs(config.seed))
+  graphdef, _ = nnx.split(nnx.eval_shape(make_model))
+  optimizer = make_optimizer(config)
+
+  def init():
+    params = nnx.to_pure_dict(nnx.state(make_model(), nnx.Param))
+    return {"step": jnp.zeros((), jnp.int32), "params": params,
+            "opt_state": optimizer.init(params)}
+
+  def apply(params, batch):
+    return nnx.merge(graphdef, params)(batch["inputs"], **_model_kwargs(batch))
+
+  def train_step(state, batch):
+    def loss_fn(params):
+      return study.loss(apply(params, batch), batch)
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+    updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+    return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
+
+  def eval_step(state, batch):
+    return study.eval_sums(apply(state["params"], batch), batch)
+
+  return Trainer(graphdef=graphdef, optimizer=optimizer, study=study, init=jax.jit(init),
+                 train_step=jax.jit(train_step, donate_argnums=0), eval_step=jax.jit(eval_step),
+                 abstract_state=jax.eval_shape(init))
+
+
+def _model_kwargs(batch: Batch) -> dict:
+  """Optional model inputs a study may put in its batches."""
+  return {k: batch[k] for k in ("positions", "key_mask") if k in batch}
+
+
+def evaluate(trainer: Trainer, state, eval_batches: list[Batch]) -> dict[str, float]:
+  sums = None
+  for batch in eval_batches:
+    out = trainer.eval_step(state, batch)
+    sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+  return trainer.study.summarize(jax.tree.map(np.asarray, sums))
+
+
+def eval_set(config, study: Study) -> list[Batch]:
+  """The fixed held-out batches evaluated throughout the run."""
+  size = min(config.eval_size, config.batch_size)
+  return [study.batch("test", i, size) for i in range(max(1, config.eval_size // size))]
+
+
+class NonFiniteLoss(RuntimeError):
+  pass
+
+
+class SetupError(ValueError):
+  """Bad configuration or workdir, found before any training step; reported in one line."""
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: Study,
+                       print_fn: Callable[[str], None] = print) -> dict:
+  """Trains (resuming from the latest checkpoint in `workdir`), evaluates, logs, checkpoints.
+
+  Returns {"metrics": final eval metrics, "state": final train state, "trainer": Trainer}.
+  """
+  try:
+    validate(config)
+    trainer = build_trainer(config, study)
+    ckpt_lib.check_workdir_config(workdir, config)
+    checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every)
+    start = checkpoints.latest_step()
+    state = trainer.init() if start is None else checkpoints.restore(trainer.abstract_state)
+  except ValueError as e:
+    raise SetupError(str(e)) from None
+  start = start or 0
+  elapsed = _elapsed_at(workdir, start)
+  writer = MetricWriter(workdir, resume_step=start)
+  evals = eval_set(config, study)
+  if start == 0:
+    n = num_params(trainer.model(state["params"]))
+    print_fn(f"model: {n:,} parameters; training {config.num_steps} steps of {config.batch_size}")
+  else:
+    print_fn(f"resuming from checkpoint at step {start} in {workdir}")
+
+  metrics = {}
+  if start == 0 or start == config.num_steps:
+    metrics = evaluate(trainer, state, evals)
+    writer.write(start, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
+  pending, window_start, window_steps = [], time.perf_counter(), 0
+  try:
+    for step in range(start, config.num_steps):
+      state, step_metrics = trainer.train_step(state, study.batch("train", step, config.batch_size))
+      pending.append(step_metrics)
+      window_steps += 1
+      done = step + 1
+      if done % config.log_every == 0 or done == config.num_steps:
+        train = _mean_metrics(pending)
+        pending = []
+        if not np.isfinite(train["loss"]):
+          raise NonFiniteLoss(f"loss became {train['loss']} at step {done}; stopping "
+                              f"(last checkpoint: {checkpoints.latest_step()})")
+        now = time.perf_counter()
+        rate = window_steps / (now - window_start)
+        elapsed += now - window_start
+        window_start, window_steps = now, 0
+        line = f"step {done}/{config.num_steps} | loss {train['loss']:.4f}"
+        if done % config.eval_every == 0 or done == config.num_steps:
+          metrics = evaluate(trainer, state, evals)
+          writer.write(done, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
+          line += f" | {study.headline(metrics)}"
+          window_start = time.perf_counter()  # evaluation time is not training time
+        writer.write(done, {f"train/{k}": v for k, v in train.items()} | {"steps_per_sec": rate},
+                     train_seconds=elapsed)
+        print_fn(f"{line} | {rate:.1f} steps/s | {elapsed:.0f}s")
+      checkpoints.save(done, state, force=done == config.num_steps)
+  finally:
+    writer.close()
+    checkpoints.close()
+  return {"metrics": metrics, "state": state, "trainer": trainer}
+
+
+def _mean_metrics(metrics: list[dict]) -> dict[str, float]:
+  stacked = jax.device_get(metrics)
+  return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
+
+
+def _elapsed_at(workdir: str, step: int) -> float:
+  """Training seconds already spent up to `step`, from the metrics log of earlier attempts."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if step == 0 or not os.path.exists(path):
+    return 0.0
+  times = [r.get("train_seconds", 0.0) for r in read_jsonl(path) if r["step"] <= step]
+  return max(times, default=0.0)

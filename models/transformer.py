@@ -1,0 +1,170 @@
+"""The whole model, top to bottom: embeddings, pre-norm blocks (attention + MLP), a per-token head.
+
+One `Transformer` serves every study: an encoder (bidirectional, LEGO) or a decoder (causal,
+arithmetic, knowledge); layers shared (ALBERT-style weight tying) or not; the output head sized for
+classes or for the vocabulary. Every parameter carries logical axis names (`embed`, `heads`, `mlp`,
+...) so the same model shards on any mesh by rules kept in the config.
+
+    logits = model(tokens)                                   # training: fast attention
+    logits, probes = model(tokens, capture=True)             # probing: explicit weights
+    probes["layer_0/attention"]  # [batch, heads, query, key]
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from models import attention as attn_lib
+
+POS_ENCODINGS = ("learned", "none")
+ATTENTIONS = ("vanilla",)
+
+
+def model_config(**overrides) -> ml_collections.ConfigDict:
+  """Defaults for every model field; studies override what they need."""
+  config = ml_collections.ConfigDict(dict(
+      vocab_size=32,        # input tokens
+      num_outputs=2,        # head size: classes (encoder) or vocabulary (decoder)
+      d_model=64,
+      num_heads=4,
+      num_layers=4,
+      d_ff=256,
+      max_len=64,           # positions the learned table covers
+      causal=False,         # False: encoder; True: decoder
+      tied_layers=False,    # one block applied num_layers times (ALBERT)
+      pos_encoding="learned",
+      attention="vanilla",
+      dtype="float32",      # activation dtype; parameters stay float32
+      init_std=0.02,
+  ))
+  config.update(overrides)
+  return config
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """One-line errors naming the field, before any array is built."""
+  for name, allowed in (("pos_encoding", POS_ENCODINGS), ("attention", ATTENTIONS)):
+    if config[name] not in allowed:
+      raise ValueError(f"model.{name}: unknown {config[name]!r}; allowed: {', '.join(allowed)}")
+  if config.d_model % config.num_heads:
+    raise ValueError(f"model.num_heads: {config.num_heads} does not divide "
+                     f"model.d_model={config.d_model}")
+  for name in ("vocab_size", "num_outputs", "d_model", "num_heads", "num_layers", "d_ff", "max_len"):
+    if config[name] < 1:
+      raise ValueError(f"model.{name}: {config[name]}; allowed: >= 1")
+  if config.dtype not in ("float32", "bfloat16"):
+    raise ValueError(f"model.dtype: unknown {config.dtype!r}; allowed: float32, bfloat16")
+
+
+def _param(rngs: nnx.Rngs, shape, axes, std: float | None) -> nnx.Param:
+  """A float32 parameter (normal(std), or ones when std is None) named by logical axes."""
+  value = jnp.ones(shape) if std is None else std * jax.random.normal(rngs.params(), shape)
+  return nnx.Param(value, sharding_names=axes, eager_sharding=False)
+
+
+def _zeros(shape, axes) -> nnx.Param:
+  return nnx.Param(jnp.zeros(shape), sharding_names=axes, eager_sharding=False)
+
+
+class LayerNorm(nnx.Module):
+  def __init__(self, dim: int, rngs: nnx.Rngs):
+    self.scale = _param(rngs, (dim,), ("embed",), None)
+    self.bias = _zeros((dim,), ("embed",))
+
+  def __call__(self, x):
+    x32 = x.astype(jnp.float32)
+    mean = x32.mean(-1, keepdims=True)
+    var = jnp.square(x32 - mean).mean(-1, keepdims=True)
+    y = (x32 - mean) * jax.lax.rsqrt(var + 1e-6) * self.scale[...] + self.bias[...]
+    return y.astype(x.dtype)
+
+
+class Attention(nnx.Module):
+  """Multi-head self-attention with one fused QKV projection."""
+
+  def __init__(self, config, rngs: nnx.Rngs):
+    d, h = config.d_model, config.num_heads
+    std = config.init_std
+    self.causal = config.causal
+    self.qkv = _param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"), std)
+    self.out = _param(rngs, (h, d // h, d), ("heads", "head_dim", "embed"),
+                      std / (2 * config.num_layers) ** 0.5)
+
+  def __call__(self, x, key_mask=None, capture: bool = False):
+    q, k, v = jnp.einsum("btd,dshk->sbthk", x, self.qkv[...].astype(x.dtype))
+    if capture:
+      y, weights = attn_lib.reference_attention(q, k, v, causal=self.causal, key_mask=key_mask)
+    else:
+      y, weights = attn_lib.fast_attention(q, k, v, causal=self.causal, key_mask=key_mask), None
+    return jnp.einsum("bthk,hkd->btd", y, self.out[...].astype(x.dtype)), weights
+
+
+class MLP(nnx.Module):
+  def __init__(self, config, rngs: nnx.Rngs):
+    d, f = config.d_model, config.d_ff
+    self.wi = _param(rngs, (d, f), ("embed", "mlp"), config.init_std)
+    self.bi = _zeros((f,), ("mlp",))
+    self.wo = _param(rngs, (f, d), ("mlp", "embed"), config.init_std / (2 * config.num_layers) ** 0.5)
+    self.bo = _zeros((d,), ("embed",))
+
+  def __call__(self, x):
+    h = jax.nn.gelu(x @ self.wi[...].astype(x.dtype) + self.bi[...].astype(x.dtype))
+    return h @ self.wo[...].astype(x.dtype) + self.bo[...].astype(x.dtype)
+
+
+class Block(nnx.Module):
+  """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+  def __init__(self, config, rngs: nnx.Rngs):
+    self.attn_norm = LayerNorm(config.d_model, rngs)
+    self.attn = Attention(config, rngs)
+    self.mlp_norm = LayerNorm(config.d_model, rngs)
+    self.mlp = MLP(config, rngs)
+
+  def __call__(self, x, key_mask=None, capture: bool = False):
+    y, weights = self.attn(self.attn_norm(x), key_mask, capture)
+    x = x + y
+    return x + self.mlp(self.mlp_norm(x)), weights
+
+
+class Transformer(nnx.Module):
+  def __init__(self, config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+    validate(config)
+    self.config = config
+    d, std = config.d_model, config.init_std
+    self.embed = _param(rngs, (config.vocab_size, d), ("vocab", "embed"), std)
+    self.pos_embed = (_param(rngs, (config.max_len, d), (None, "embed"), std)
+                      if config.pos_encoding == "learned" else None)
+    num_blocks = 1 if config.tied_layers else config.num_layers
+    self.blocks = nnx.List([Block(config, rngs) for _ in range(num_blocks)])
+    self.final_norm = LayerNorm(d, rngs)
+    self.head = _param(rngs, (d, config.num_outputs), ("embed", "vocab"), std)
+    self.head_bias = _zeros((config.num_outputs,), ("vocab",))
+
+  def layer(self, i: int) -> Block:
+    return self.blocks[0 if self.config.tied_layers else i]
+
+  def __call__(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
+    """Logits [batch, length, num_outputs]; with capture=True also a dict of named probes."""
+    dtype = jnp.dtype(self.config.dtype)
+    x = self.embed[...][tokens]
+    if self.pos_embed is not None:
+      if positions is None:
+        positions = jnp.arange(tokens.shape[1])[None]
+      x = x + self.pos_embed[...][positions]
+    x = x.astype(dtype)
+    probes = {"embed": x} if capture else None
+    for i in range(self.config.num_layers):
+      x, weights = self.layer(i)(x, key_mask, capture)
+      if capture:
+        probes[f"layer_{i}/attention"] = weights
+        probes[f"layer_{i}/residual"] = x
+    x = self.final_norm(x)
+    logits = (x @ self.head[...].astype(dtype)).astype(jnp.float32) + self.head_bias[...]
+    return (logits, probes) if capture else logits
+
+
+def num_params(model: nnx.Module) -> int:
+  return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
