@@ -67,8 +67,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.eval_size % config.batch_size and config.eval_size > config.batch_size:
     raise ValueError(f"eval_size: {config.eval_size} is not a multiple of "
                      f"batch_size={config.batch_size}")
-  if not 0 <= config.warmup_steps <= config.num_steps:
-    raise ValueError(f"warmup_steps: {config.warmup_steps}; allowed: 0..num_steps={config.num_steps}")
+  if not 0 <= config.warmup_steps < config.num_steps:
+    raise ValueError(f"warmup_steps: {config.warmup_steps}; allowed: 0..num_steps-1={config.num_steps - 1}")
 
 
 def resolved_model_config(config, study: Study) -> ml_collections.ConfigDict:
@@ -124,7 +124,7 @@ def build_trainer(config, study: Study) -> Trainer:
     (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
     updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
-    metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+    metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
 
   def eval_step(state, batch):
@@ -163,8 +163,11 @@ class SetupError(ValueError):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: Study,
-                       print_fn: Callable[[str], None] = print) -> dict:
+                       print_fn: Callable[[str], None] = functools.partial(print, flush=True), stop_at: int | None = None) -> dict:
   """Trains (resuming from the latest checkpoint in `workdir`), evaluates, logs, checkpoints.
+
+  `stop_at` ends this process's share of the run early, with a checkpoint, as a preemption would;
+  rerunning with the same workdir continues exactly where it stopped.
 
   Returns {"metrics": final eval metrics, "state": final train state, "trainer": Trainer}.
   """
@@ -192,8 +195,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
     metrics = evaluate(trainer, state, evals)
     writer.write(start, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
   pending, window_start, window_steps = [], time.perf_counter(), 0
+  end = config.num_steps if stop_at is None else min(stop_at, config.num_steps)
   try:
-    for step in range(start, config.num_steps):
+    for step in range(start, end):
       state, step_metrics = trainer.train_step(state, study.batch("train", step, config.batch_size))
       pending.append(step_metrics)
       window_steps += 1
@@ -217,7 +221,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
         writer.write(done, {f"train/{k}": v for k, v in train.items()} | {"steps_per_sec": rate},
                      train_seconds=elapsed)
         print_fn(f"{line} | {rate:.1f} steps/s | {elapsed:.0f}s")
-      checkpoints.save(done, state, force=done == config.num_steps)
+      checkpoints.save(done, state, force=done == end)
   finally:
     writer.close()
     checkpoints.close()

@@ -61,11 +61,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def _param(rngs: nnx.Rngs, shape, axes, std: float | None) -> nnx.Param:
   """A float32 parameter (normal(std), or ones when std is None) named by logical axes."""
   value = jnp.ones(shape) if std is None else std * jax.random.normal(rngs.params(), shape)
-  return nnx.Param(value, sharding_names=axes, eager_sharding=False)
+  return nnx.Param(value, out_sharding=axes, eager_sharding=False)
 
 
 def _zeros(shape, axes) -> nnx.Param:
-  return nnx.Param(jnp.zeros(shape), sharding_names=axes, eager_sharding=False)
+  return nnx.Param(jnp.zeros(shape), out_sharding=axes, eager_sharding=False)
 
 
 class LayerNorm(nnx.Module):

@@ -1,0 +1,86 @@
+"""Shapes, masks, the fast attention path against the reference, probes, weight tying."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from models import Transformer, model_config
+from models import attention as attn_lib
+from models.transformer import num_params
+
+
+def _model(**overrides):
+  config = model_config(**{**dict(vocab_size=20, num_outputs=3, d_model=32, num_heads=4,
+                                  num_layers=3, d_ff=64, max_len=16), **overrides})
+  return Transformer(config, rngs=nnx.Rngs(0))
+
+
+def _tokens(batch=2, length=16, seed=0):
+  return jax.random.randint(jax.random.key(seed), (batch, length), 1, 20)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_output_shapes_and_probes(causal):
+  model = _model(causal=causal)
+  tokens = _tokens()
+  assert model(tokens).shape == (2, 16, 3)
+  logits, probes = model(tokens, capture=True)
+  assert logits.shape == (2, 16, 3)
+  for layer in range(3):
+    weights = probes[f"layer_{layer}/attention"]
+    assert weights.shape == (2, 4, 16, 16)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+    assert probes[f"layer_{layer}/residual"].shape == (2, 16, 32)
+    if causal:
+      assert float(jnp.triu(weights, k=1).max()) == 0.0
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_fast_attention_equals_reference(causal):
+  q, k, v = (jax.random.normal(jax.random.key(i), (3, 10, 4, 8)) for i in range(3))
+  key_mask = jnp.arange(10)[None] < jnp.array([[10], [7], [3]])
+  fast = attn_lib.fast_attention(q, k, v, causal=causal, key_mask=key_mask)
+  ref, _ = attn_lib.reference_attention(q, k, v, causal=causal, key_mask=key_mask)
+  np.testing.assert_allclose(fast, ref, atol=1e-5, rtol=1e-5)
+  model = _model(causal=causal)
+  tokens = _tokens()
+  np.testing.assert_allclose(model(tokens), model(tokens, capture=True)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_causal_decoder_ignores_the_future():
+  model = _model(causal=True)
+  a = _tokens(seed=1)
+  b = a.at[:, 10:].set(5)
+  np.testing.assert_allclose(model(a)[:, :10], model(b)[:, :10], atol=1e-6)
+  assert not np.allclose(model(a)[:, 10:], model(b)[:, 10:])
+
+
+def test_encoder_sees_both_directions():
+  model = _model(causal=False)
+  a = _tokens(seed=1)
+  b = a.at[:, 10:].set(5)
+  assert not np.allclose(model(a)[:, :10], model(b)[:, :10])
+
+
+def test_tied_layers_share_one_block():
+  untied, tied = _model(), _model(tied_layers=True)
+  block = sum(x.size for x in jax.tree.leaves(nnx.state(untied.blocks[0], nnx.Param)))
+  assert num_params(untied) - num_params(tied) == 2 * block
+  _, probes = tied(_tokens(), capture=True)
+  assert {f"layer_{i}/attention" for i in range(3)} <= set(probes)
+
+
+def test_parameters_carry_logical_axes():
+  model = _model()
+  specs = nnx.get_partition_spec(nnx.state(model, nnx.Param))
+  assert tuple(specs["blocks"][0]["attn"]["qkv"].get_value()) == ("embed", None, "heads", "head_dim")
+  assert tuple(specs["blocks"][0]["mlp"]["wi"].get_value()) == ("embed", "mlp")
+  assert tuple(specs["embed"].get_value()) == ("vocab", "embed")
+
+
+@pytest.mark.parametrize("field,value", [("attention", "sparse"), ("pos_encoding", "xyz"),
+                                         ("num_heads", 5)])
+def test_bad_model_config_names_the_field(field, value):
+  with pytest.raises(ValueError, match=f"model.{field}"):
+    _model(**{field: value})

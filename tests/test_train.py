@@ -1,0 +1,108 @@
+"""The shared train loop on LEGO: masking, learning, exact resume, one-line errors."""
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import train
+from experiments.configs.lego import get_config
+from experiments.lego import LegoStudy
+from experiments.metric_writer import read_jsonl
+
+quiet = lambda *_: None
+
+
+def _smoke(**overrides):
+  config = get_config("smoke")
+  config.update(overrides)
+  return config
+
+
+def test_loss_is_masked_exactly_to_trained_positions():
+  config = _smoke()
+  config.task.train_positions = 4
+  study = LegoStudy(config)
+  batch = study.batch("train", 0, 8)
+  logits = jax.random.normal(jax.random.key(0), batch["inputs"].shape + (2,))
+  grad = jax.grad(lambda l: study.loss(l, batch)[0])(logits)
+  touched = np.abs(np.asarray(grad)).sum(-1) > 0
+  np.testing.assert_array_equal(touched, (batch["position"] >= 1) & (batch["position"] <= 4))
+
+
+def test_training_solves_a_tiny_problem(tmp_path):
+  config = get_config("num_vars=3,train_positions=3,layers=3,d_model=32,heads=2")
+  config.update(dict(batch_size=64, num_steps=600, warmup_steps=50, learning_rate=3e-3,
+                     log_every=100, eval_every=600, checkpoint_every=600, eval_size=256))
+  result = train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  for i in (1, 2, 3):
+    assert result["metrics"][f"accuracy/position_{i}"] == 1.0
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+  config = _smoke(num_steps=20, checkpoint_every=5, eval_every=10, log_every=5)
+  straight = train.train_and_evaluate(config, str(tmp_path / "a"), LegoStudy(config),
+                                      print_fn=quiet)
+  first = train.train_and_evaluate(config, str(tmp_path / "b"), LegoStudy(config),
+                                   print_fn=quiet, stop_at=10)
+  assert int(first["state"]["step"]) == 10
+  resumed = train.train_and_evaluate(config, str(tmp_path / "b"), LegoStudy(config),
+                                     print_fn=quiet)
+  jax.tree.map(np.testing.assert_array_equal, straight["state"]["params"],
+               resumed["state"]["params"])
+  jax.tree.map(np.testing.assert_array_equal, straight["state"]["opt_state"],
+               resumed["state"]["opt_state"])
+  assert straight["metrics"] == resumed["metrics"]
+  log = lambda d: [(r["step"], r.get("train/loss")) for r in read_jsonl(d / "metrics.jsonl")]
+  assert log(tmp_path / "a") == log(tmp_path / "b")
+
+
+def test_run_writes_tensorboard_metrics_and_checkpoints(tmp_path):
+  config = _smoke()
+  train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["15", "30"]
+  records = read_jsonl(tmp_path / "metrics.jsonl")
+  assert records[-1]["step"] == 30 and "eval/accuracy/position_12" in records[-2] | records[-1]
+
+
+def _cli(*args, workdir):
+  return subprocess.run([sys.executable, "-m", "experiments.lego",
+                         "--config=experiments/configs/lego.py:smoke", f"--workdir={workdir}", *args],
+                        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--config.learning_rte=0.1"], "--config.learning_rte: unknown field 'learning_rte'"),
+    (["--config.task.train_positions=13"], "task.train_positions: 13 is out of range"),
+    (["--config.task.num_vars=27"], "task.num_vars: 27 is out of range"),
+    (["--config.task.group=q8"], "task.group: unknown group 'q8'"),
+])
+def test_bad_input_fails_in_one_line(tmp_path, args, expected):
+  result = _cli(*args, workdir=tmp_path)
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and expected in lines[0], result.stderr
+  assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_workdir_of_another_model_and_corrupt_checkpoint_fail_in_one_line(tmp_path):
+  config = _smoke(num_steps=15)
+  train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  result = _cli("--config.model.d_model=48", workdir=tmp_path)
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines() == [
+      f"error: model.d_model: workdir {tmp_path} holds a run with 32, this config asks 48; "
+      "use a new workdir"]
+  for root, _, files in os.walk(tmp_path / "checkpoints" / "15"):
+    for name in files:
+      with open(os.path.join(root, name), "r+b") as f:
+        f.truncate(3)
+  result = _cli(workdir=tmp_path)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode != 0 and len(lines) == 1
+  assert "checkpoint 15" in lines[0] and "cannot be restored" in lines[0]
+  assert os.path.exists(tmp_path / "checkpoints" / "15")  # nothing written is deleted
