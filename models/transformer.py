@@ -16,10 +16,9 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from models import attention as attn_lib
-
-POS_ENCODINGS = ("learned", "none")
-ATTENTIONS = ("vanilla",)
+from models import attention as attention_lib
+from models import positional as positional_lib
+from models.params import param, zeros
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
@@ -45,7 +44,8 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """One-line errors naming the field, before any array is built."""
-  for name, allowed in (("pos_encoding", POS_ENCODINGS), ("attention", ATTENTIONS)):
+  for name, allowed in (("pos_encoding", positional_lib.ENCODINGS),
+                        ("attention", attention_lib.VARIANTS)):
     if config[name] not in allowed:
       raise ValueError(f"model.{name}: unknown {config[name]!r}; allowed: {', '.join(allowed)}")
   if config.d_model % config.num_heads:
@@ -58,20 +58,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"model.dtype: unknown {config.dtype!r}; allowed: float32, bfloat16")
 
 
-def _param(rngs: nnx.Rngs, shape, axes, std: float | None) -> nnx.Param:
-  """A float32 parameter (normal(std), or ones when std is None) named by logical axes."""
-  value = jnp.ones(shape) if std is None else std * jax.random.normal(rngs.params(), shape)
-  return nnx.Param(value, out_sharding=axes, eager_sharding=False)
-
-
-def _zeros(shape, axes) -> nnx.Param:
-  return nnx.Param(jnp.zeros(shape), out_sharding=axes, eager_sharding=False)
-
-
 class LayerNorm(nnx.Module):
   def __init__(self, dim: int, rngs: nnx.Rngs):
-    self.scale = _param(rngs, (dim,), ("embed",), None)
-    self.bias = _zeros((dim,), ("embed",))
+    self.scale = param(rngs, (dim,), ("embed",), None)
+    self.bias = zeros((dim,), ("embed",))
 
   def __call__(self, x):
     x32 = x.astype(jnp.float32)
@@ -81,33 +71,13 @@ class LayerNorm(nnx.Module):
     return y.astype(x.dtype)
 
 
-class Attention(nnx.Module):
-  """Multi-head self-attention with one fused QKV projection."""
-
-  def __init__(self, config, rngs: nnx.Rngs):
-    d, h = config.d_model, config.num_heads
-    std = config.init_std
-    self.causal = config.causal
-    self.qkv = _param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"), std)
-    self.out = _param(rngs, (h, d // h, d), ("heads", "head_dim", "embed"),
-                      std / (2 * config.num_layers) ** 0.5)
-
-  def __call__(self, x, key_mask=None, capture: bool = False):
-    q, k, v = jnp.einsum("btd,dshk->sbthk", x, self.qkv[...].astype(x.dtype))
-    if capture:
-      y, weights = attn_lib.reference_attention(q, k, v, causal=self.causal, key_mask=key_mask)
-    else:
-      y, weights = attn_lib.fast_attention(q, k, v, causal=self.causal, key_mask=key_mask), None
-    return jnp.einsum("bthk,hkd->btd", y, self.out[...].astype(x.dtype)), weights
-
-
 class MLP(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs):
     d, f = config.d_model, config.d_ff
-    self.wi = _param(rngs, (d, f), ("embed", "mlp"), config.init_std)
-    self.bi = _zeros((f,), ("mlp",))
-    self.wo = _param(rngs, (f, d), ("mlp", "embed"), config.init_std / (2 * config.num_layers) ** 0.5)
-    self.bo = _zeros((d,), ("embed",))
+    self.wi = param(rngs, (d, f), ("embed", "mlp"), config.init_std)
+    self.bi = zeros((f,), ("mlp",))
+    self.wo = param(rngs, (f, d), ("mlp", "embed"), config.init_std / (2 * config.num_layers) ** 0.5)
+    self.bo = zeros((d,), ("embed",))
 
   def __call__(self, x):
     h = jax.nn.gelu(x @ self.wi[...].astype(x.dtype) + self.bi[...].astype(x.dtype))
@@ -119,12 +89,12 @@ class Block(nnx.Module):
 
   def __init__(self, config, rngs: nnx.Rngs):
     self.attn_norm = LayerNorm(config.d_model, rngs)
-    self.attn = Attention(config, rngs)
+    self.attn = attention_lib.make(config, rngs)
     self.mlp_norm = LayerNorm(config.d_model, rngs)
     self.mlp = MLP(config, rngs)
 
-  def __call__(self, x, key_mask=None, capture: bool = False):
-    y, weights = self.attn(self.attn_norm(x), key_mask, capture)
+  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False):
+    y, weights = self.attn(self.attn_norm(x), positional, positions, key_mask, capture)
     x = x + y
     return x + self.mlp(self.mlp_norm(x)), weights
 
@@ -134,14 +104,13 @@ class Transformer(nnx.Module):
     validate(config)
     self.config = config
     d, std = config.d_model, config.init_std
-    self.embed = _param(rngs, (config.vocab_size, d), ("vocab", "embed"), std)
-    self.pos_embed = (_param(rngs, (config.max_len, d), (None, "embed"), std)
-                      if config.pos_encoding == "learned" else None)
+    self.embed = param(rngs, (config.vocab_size, d), ("vocab", "embed"), std)
+    self.positional = positional_lib.make(config, rngs)
     num_blocks = 1 if config.tied_layers else config.num_layers
     self.blocks = nnx.List([Block(config, rngs) for _ in range(num_blocks)])
     self.final_norm = LayerNorm(d, rngs)
-    self.head = _param(rngs, (d, config.num_outputs), ("embed", "vocab"), std)
-    self.head_bias = _zeros((config.num_outputs,), ("vocab",))
+    self.head = param(rngs, (d, config.num_outputs), ("embed", "vocab"), std)
+    self.head_bias = zeros((config.num_outputs,), ("vocab",))
 
   def layer(self, i: int) -> Block:
     return self.blocks[0 if self.config.tied_layers else i]
@@ -149,15 +118,16 @@ class Transformer(nnx.Module):
   def __call__(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
     """Logits [batch, length, num_outputs]; with capture=True also a dict of named probes."""
     dtype = jnp.dtype(self.config.dtype)
+    if positions is None:
+      positions = jnp.arange(tokens.shape[1])[None]
     x = self.embed[...][tokens]
-    if self.pos_embed is not None:
-      if positions is None:
-        positions = jnp.arange(tokens.shape[1])[None]
-      x = x + self.pos_embed[...][positions]
+    added = self.positional.embed(tokens, positions)
+    if added is not None:
+      x = x + added
     x = x.astype(dtype)
     probes = {"embed": x} if capture else None
     for i in range(self.config.num_layers):
-      x, weights = self.layer(i)(x, key_mask, capture)
+      x, weights = self.layer(i)(x, self.positional, positions, key_mask, capture)
       if capture:
         probes[f"layer_{i}/attention"] = weights
         probes[f"layer_{i}/residual"] = x
