@@ -1,8 +1,15 @@
 """Attention: kernels and the attention modules, selected by name (`model.attention`).
 
 Every variant is a module with one signature,
-    (x, positional, positions, key_mask, capture) -> (output [B, T, d], weights [B, H, T, T] or None)
-and each has a fast path and a reference path that records its weights (`capture=True`).
+    (x, positional, positions, key_mask, capture, tokens=None)
+        -> (output [B, T, d], weights [B, H, T, T] or None)
+and each has a fast path and a reference path that records its weights (`capture=True`). `tokens`
+[B, T] are the input ids: only variants whose fixed patterns depend on token identity read them.
+
+  vanilla   learned softmax(q k^T) heads
+  lego      the first heads follow fixed patterns (manipulation: a local kernel; association:
+            identical tokens) with no Q/K projections and no q k^T; the rest are learned
+  conv_qkv  vanilla with a depthwise convolution along the sequence on q, k and v
 
 The fast path goes through `jax.nn.dot_product_attention` (cuDNN flash attention on GPU, XLA on CPU);
 the reference path computes the weights explicitly so probing can record them. Tests prove they agree.
@@ -16,6 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from models.params import param
+from models.positional import PositionalEncoding
 
 NEG_INF = -1e30
 
@@ -59,6 +67,54 @@ def reference_attention(q, k, v, *, causal: bool, key_mask=None, bias=None):
   return out, weights
 
 
+def _attend(q, k, v, *, causal, key_mask, bias, capture):
+  """(output, weights or None) through the reference path when capturing, else the fast path."""
+  if capture:
+    return reference_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias)
+  return fast_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias), None
+
+
+# -- fixed patterns (LEGO attention, mimicking targets, head scores) -----------------------------
+
+MANIPULATION_KERNEL = (1.0, 2.0, 4.0, 2.0, 1.0)  # centred on the query
+
+
+def _row_normalise(scores, causal: bool, key_mask):
+  mask = attention_mask(scores.shape[-2], scores.shape[-1], causal, key_mask)
+  if mask is not None:
+    scores = jnp.where(mask, scores, 0.0)
+  return scores / jnp.maximum(scores.sum(-1, keepdims=True), 1e-30)  # padded queries: zero rows
+
+
+def manipulation_pattern(length: int, *, causal: bool = False, key_mask=None, floor: float = 0.0):
+  """[1 or B, 1, T, T]: the kernel [1, 2, 4, 2, 1] around each query (+ floor), rows summing to 1."""
+  offset = jnp.arange(length)[None, :] - jnp.arange(length)[:, None]  # key - query
+  half = len(MANIPULATION_KERNEL) // 2
+  kernel = jnp.asarray(MANIPULATION_KERNEL)[jnp.clip(offset + half, 0, 2 * half)]
+  scores = jnp.where(jnp.abs(offset) <= half, kernel, 0.0) + floor
+  return _row_normalise(scores[None, None], causal, key_mask)
+
+
+def association_pattern(tokens, *, causal: bool = False, key_mask=None, floor: float = 0.0):
+  """[B, 1, T, T]: each token attends to the other copies of itself (+ floor), rows summing to 1.
+
+  Without a floor, a token with no other copy (in view) attends to itself so its row stays a
+  distribution that is still zero wherever the tokens differ.
+  """
+  length = tokens.shape[1]
+  other = ~jnp.eye(length, dtype=bool)
+  scores = ((tokens[:, :, None] == tokens[:, None, :]) & other)[:, None].astype(jnp.float32)
+  mask = attention_mask(length, length, causal, key_mask)
+  if mask is not None:
+    scores = jnp.where(mask, scores, 0.0)
+  if floor == 0.0:
+    alone = scores.sum(-1, keepdims=True) == 0
+    scores = jnp.where(alone & ~other, 1.0, scores)
+  return _row_normalise(scores + floor, causal, key_mask)
+
+
+# -- variants ------------------------------------------------------------------------------------
+
 class Attention(nnx.Module):
   """Vanilla multi-head self-attention with one fused QKV projection."""
 
@@ -66,23 +122,130 @@ class Attention(nnx.Module):
     d, h = config.d_model, config.num_heads
     self.causal = config.causal
     self.qkv = param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"), config.init_std)
-    self.out = param(rngs, (h, d // h, d), ("heads", "head_dim", "embed"),
-                     config.init_std / (2 * config.num_layers) ** 0.5)
+    self.out = _out_projection(config, rngs)
 
-  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False):
-    q, k, v = jnp.einsum("btd,dshk->sbthk", x, self.qkv[...].astype(x.dtype))
+  def project(self, x, key_mask):
+    """q, k, v [batch, length, heads, head_dim]."""
+    return jnp.einsum("btd,dshk->sbthk", x, self.qkv[...].astype(x.dtype))
+
+  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
+    q, k, v = self.project(x, key_mask)
     q, k = positional.rotate(q, k, positions)
-    bias = positional.bias(positions)
-    if capture:
-      y, weights = reference_attention(q, k, v, causal=self.causal, key_mask=key_mask, bias=bias)
-    else:
-      y = fast_attention(q, k, v, causal=self.causal, key_mask=key_mask, bias=bias)
-      weights = None
+    y, weights = _attend(q, k, v, causal=self.causal, key_mask=key_mask,
+                         bias=positional.bias(positions), capture=capture)
     return jnp.einsum("bthk,hkd->btd", y, self.out[...].astype(x.dtype)), weights
 
 
-VARIANTS = {"vanilla": Attention}
+def _out_projection(config, rngs: nnx.Rngs) -> nnx.Param:
+  d, h = config.d_model, config.num_heads
+  return param(rngs, (h, d // h, d), ("heads", "head_dim", "embed"),
+               config.init_std / (2 * config.num_layers) ** 0.5)
+
+
+class ConvQKVAttention(Attention):
+  """Vanilla attention whose q, k and v each pass a depthwise convolution along the sequence.
+
+  One kernel tap per (q/k/v, head, channel), `model.conv_kernel` taps wide; padded on the left only
+  in a decoder so no position sees the future. It starts as the identity (the tap at offset 0 is 1),
+  i.e. as vanilla attention. Padded keys are zeroed first so they never leak into real positions.
+  """
+
+  def __init__(self, config, rngs: nnx.Rngs):
+    super().__init__(config, rngs)
+    width = config.conv_kernel
+    if width < 1:
+      raise ValueError(f"model.conv_kernel: {width}; allowed: >= 1")
+    self.left = width - 1 if config.causal else (width - 1) // 2  # taps before offset 0
+    h = config.num_heads
+    identity = jnp.zeros((width, 3, h, config.d_model // h)).at[self.left].set(1.0)
+    self.conv = nnx.Param(identity, out_sharding=(None, None, "heads", "head_dim"),
+                          eager_sharding=False)
+
+  def project(self, x, key_mask):
+    qkv = super().project(x, key_mask)  # [3, B, T, H, K]
+    if key_mask is not None:
+      qkv = jnp.where(key_mask[None, :, :, None, None], qkv, 0)
+    width, length = self.conv.shape[0], x.shape[1]
+    padded = jnp.pad(qkv, ((0, 0), (0, 0), (self.left, width - 1 - self.left), (0, 0), (0, 0)))
+    kernel = self.conv[...].astype(x.dtype)
+    taps = [kernel[j][:, None, None] * padded[:, :, j:j + length] for j in range(width)]
+    return sum(taps[1:], taps[0])
+
+
+class LegoAttention(nnx.Module):
+  """LEGO attention: fixed manipulation and association heads beside ordinary learned heads.
+
+  `model.lego_heads = (manipulation, association)` heads, in that order, come first; they keep a
+  value projection but have no query/key projection and compute no q k^T. The association pattern
+  reads the token ids.
+  """
+
+  def __init__(self, config, rngs: nnx.Rngs):
+    d, h = config.d_model, config.num_heads
+    self.causal = config.causal
+    self.manipulation, self.association = (int(n) for n in config.lego_heads)
+    self.fixed = self.manipulation + self.association
+    if min(self.manipulation, self.association) < 0 or self.fixed > h:
+      raise ValueError(f"model.lego_heads: {tuple(config.lego_heads)}; allowed: two counts >= 0 "
+                       f"summing to at most model.num_heads={h}")
+    self.qk = param(rngs, (d, 2, h - self.fixed, d // h), ("embed", None, "heads", "head_dim"),
+                    config.init_std)
+    self.v = param(rngs, (d, h, d // h), ("embed", "heads", "head_dim"), config.init_std)
+    self.out = _out_projection(config, rngs)
+
+  def fixed_patterns(self, tokens, key_mask):
+    """[B, fixed heads, T, T]: manipulation heads, then association heads."""
+    if tokens is None:
+      raise ValueError("lego attention: the association heads need the token ids (tokens=...)")
+    kw = dict(causal=self.causal, key_mask=key_mask)
+    manipulation = manipulation_pattern(tokens.shape[1], **kw)
+    association = association_pattern(tokens, **kw)
+    batch = (tokens.shape[0], 1) + association.shape[2:]
+    return jnp.concatenate([jnp.broadcast_to(manipulation, batch)] * self.manipulation
+                           + [association] * self.association, axis=1)
+
+  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
+    v = jnp.einsum("btd,dhk->bthk", x, self.v[...].astype(x.dtype))
+    ys, weights = [], []
+    if self.fixed:
+      fixed = self.fixed_patterns(tokens, key_mask)
+      ys.append(jnp.einsum("bhqk,bkhd->bqhd", fixed.astype(v.dtype), v[:, :, :self.fixed]))
+      weights.append(fixed)
+    if self.fixed < v.shape[2]:
+      q, k = jnp.einsum("btd,dshk->sbthk", x, self.qk[...].astype(x.dtype))
+      q, k = positional.rotate(q, k, positions)
+      bias = positional.bias(positions)
+      if bias is not None and bias.shape[1] > 1:  # a per-head bias: the learned heads' share
+        bias = bias[:, self.fixed:]
+      y, w = _attend(q, k, v[:, :, self.fixed:], causal=self.causal, key_mask=key_mask, bias=bias,
+                     capture=capture)
+      ys.append(y)
+      weights.append(w)
+    y = jnp.concatenate(ys, axis=2)
+    weights = jnp.concatenate(weights, axis=1) if capture else None
+    return jnp.einsum("bthk,hkd->btd", y, self.out[...].astype(x.dtype)), weights
+
+
+VARIANTS = {"vanilla": Attention, "lego": LegoAttention, "conv_qkv": ConvQKVAttention}
 
 
 def make(config, rngs: nnx.Rngs) -> nnx.Module:
   return VARIANTS[config.attention](config, rngs)
+
+
+def cost(config, length: int) -> dict[str, int]:
+  """Parameters and forward FLOPs (as XLA counts them, fast path) of one attention layer on one
+  sequence of `length` tokens; for comparing variants at equal model size."""
+  module = make(config, nnx.Rngs(0))
+  graphdef, state = nnx.split(module)
+  x = jnp.zeros((1, length, config.d_model), jnp.dtype(config.dtype))
+  tokens = jnp.zeros((1, length), jnp.int32)
+  positions = jnp.arange(length)[None]
+
+  def forward(state, x, tokens):
+    return nnx.merge(graphdef, state)(x, PositionalEncoding(), positions, tokens=tokens)[0]
+
+  analysis = jax.jit(forward).lower(state, x, tokens).compile().cost_analysis()
+  analysis = analysis[0] if isinstance(analysis, list) else analysis
+  params = sum(p.size for p in jax.tree.leaves(nnx.state(module, nnx.Param)))
+  return {"params": int(params), "flops": int(analysis["flops"])}

@@ -35,6 +35,8 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       tied_layers=False,    # one block applied num_layers times (ALBERT)
       pos_encoding="learned",
       attention="vanilla",
+      lego_heads=(1, 1),    # attention=lego: fixed (manipulation, association) heads per layer
+      conv_kernel=3,        # attention=conv_qkv: taps of the depthwise convolution on q, k, v
       dtype="float32",      # activation dtype; parameters stay float32
       init_std=0.02,
   ))
@@ -93,8 +95,8 @@ class Block(nnx.Module):
     self.mlp_norm = LayerNorm(config.d_model, rngs)
     self.mlp = MLP(config, rngs)
 
-  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False):
-    y, weights = self.attn(self.attn_norm(x), positional, positions, key_mask, capture)
+  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
+    y, weights = self.attn(self.attn_norm(x), positional, positions, key_mask, capture, tokens)
     x = x + y
     return x + self.mlp(self.mlp_norm(x)), weights
 
@@ -127,7 +129,7 @@ class Transformer(nnx.Module):
     x = x.astype(dtype)
     probes = {"embed": x} if capture else None
     for i in range(self.config.num_layers):
-      x, weights = self.layer(i)(x, self.positional, positions, key_mask, capture)
+      x, weights = self.layer(i)(x, self.positional, positions, key_mask, capture, tokens)
       if capture:
         probes[f"layer_{i}/attention"] = weights
         probes[f"layer_{i}/residual"] = x
