@@ -61,6 +61,10 @@ class BioDTask(PackedBiographies):
   def window(self) -> int:
     return self.bios_per_window * (self.max_bio_len + 1)
 
+  def value_space_bits(self, gender_revealed) -> np.ndarray:
+    """log2 of a person's value combinations, D^(K C) (no gender in bioD)."""
+    return np.full(np.shape(gender_revealed), self.attributes * self.chunks * np.log2(self.pool))
+
   @functools.lru_cache(maxsize=4)
   def world(self, seed: int) -> dict[str, np.ndarray]:
     """names [N] (index into first × middle × last), pools [K, D, L], values [N, K, C]."""

@@ -94,11 +94,12 @@ def value_tokens(pop: Population, p: int, attribute: str) -> tuple[str, ...]:
   return pools[attribute][getattr(pop, attribute)[p]]
 
 
-def value_space_bits(gender_revealed: bool) -> float:
-  """log2 of the number of attribute combinations a person can have (S0 of the capacity bound)."""
+def attribute_space_bits(gender_revealed) -> np.ndarray:
+  """log2 of the attribute combinations a person can have (S0 of the capacity bound), the gender
+  counted where the text reveals it; company_city is fixed by the company and adds nothing."""
   sizes = [world.NUM_YEARS * len(world.MONTHS) * world.DAYS, world.NUM_CITIES,
            world.NUM_UNIVERSITIES, len(world.MAJORS), world.NUM_COMPANIES]
-  return float(np.log2(sizes).sum()) + (1.0 if gender_revealed else 0.0)
+  return np.log2(sizes).sum() + np.asarray(gender_revealed, float)
 
 
 class PackedBiographies:
@@ -240,6 +241,9 @@ class BioSTask(PackedBiographies):
     perm = np.random.default_rng([seed, 1]).permutation(self.people)
     half = self.people // 2
     return {"train": np.sort(perm[:half]), "test": np.sort(perm[half:])}
+
+  def value_space_bits(self, gender_revealed) -> np.ndarray:
+    return attribute_space_bits(gender_revealed)
 
   def attribute_values(self, seed: int, p: int) -> dict[str, str]:
     pop = self.population(seed)
