@@ -121,20 +121,27 @@ class ArithmeticTask:
     width = max(digits, self.width) if "pad" in self.flags else digits
     return 2 * width if self.op == "mul" else width + (self.op == "add")
 
+  def target_len(self, digits: int | None = None) -> int:
+    """Most target tokens (with [EOS]) when operands have at most `digits` digits."""
+    digits = digits or self.max_digits
+    width = max(digits, self.width) if "pad" in self.flags else digits
+    per_digit = 2 if "index_hints" in self.flags else 1
+    target = self.answer_width(digits) * per_digit + (self.op == "sub") + 1
+    if "scratchpad" in self.flags:
+      target += 9 * width + 1  # `x + y + c = c' s ;` per place, then `|`
+    return target
+
   def seq_len(self, digits: int | None = None) -> int:
     """Length of every batch's `inputs` when operands have at most `digits` digits."""
     digits = digits or self.max_digits
     width = max(digits, self.width) if "pad" in self.flags else digits
     per_digit = 2 if "index_hints" in self.flags else 1
-    prompt = 2 * width * per_digit + 1  # a op b, without BOS and the closing token
-    if "text" in self.flags:
-      prompt += max(map(len, FILLERS)) + max(map(len, QUESTIONS[self.op])) - 2 - 1
+    body = 2 * width * per_digit + 1  # a op b
+    if "text" in self.flags:  # the operator is a word; the last word closes the prompt
+      body += max(map(len, FILLERS)) + max(map(len, QUESTIONS[self.op])) - 4
     if "random_space" in self.flags:
-      prompt += prompt - 1
-    target = self.answer_width(digits) * per_digit + (self.op == "sub")
-    if "scratchpad" in self.flags:
-      target += 9 * width + 1  # `x + y + c = c' s ;` per place, then `|`
-    return 1 + prompt + 1 + target + 1 - 1  # BOS, closing `=`/word, EOS; inputs drop the last token
+      body += body - 1
+    return 1 + body + 1 + self.target_len(digits) - 1  # BOS, body, `=`, target; minus the last
 
   # -- sampling ----------------------------------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""Positional arithmetic (Shen et al. 2023): a decoder, loss on the answer, exact-match grid.
+
+    python -m experiments.arithmetic --config=experiments/configs/arithmetic.py --workdir=runs/add
+    python -m experiments.arithmetic --config=experiments/configs/arithmetic.py:smoke --workdir=/tmp/a
+    # multiplication, padded operands and reversed product, up to 5 digits:
+    python -m experiments.arithmetic \
+        --config=experiments/configs/arithmetic.py:op=mul,digits=5,format=pad+reverse --workdir=runs/mul
+    # addition length generalisation: train <= 10 digits, grid up to 15, Abacus positions:
+    python -m experiments.arithmetic \
+        --config=experiments/configs/arithmetic.py:pos=abacus,format=reverse_operands+reverse \
+        --workdir=runs/abacus
+
+Variant string: the preset `smoke`, and knobs key=value: op, digits (training maximum), eval_digits
+(grid size), format (`+`-separated, e.g. pad+reverse), pos (model.pos_encoding), seed, layers,
+d_model, heads, steps, batch, lr. Any field can also be set with --config.FIELD=VALUE.
+"""
+import ml_collections
+
+from experiments.configs.common import parse_variant
+from experiments.train import train_fields
+from models.transformer import model_config
+
+PRESETS = ("smoke",)
+KNOBS = dict(op="add", digits=10, eval_digits=15, format="plain", pos="learned", seed=0, layers=6,
+             d_model=128, heads=4, steps=5000, batch=128, lr=1e-3)
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  presets, knobs = parse_variant(arg, PRESETS, KNOBS)
+  config = ml_collections.ConfigDict(train_fields(
+      seed=knobs["seed"], batch_size=knobs["batch"], num_steps=knobs["steps"],
+      learning_rate=knobs["lr"], warmup_steps=min(300, knobs["steps"] // 10), weight_decay=0.1,
+      log_every=100, eval_every=1000, checkpoint_every=1000, eval_size=1024))
+  config.task = ml_collections.ConfigDict(dict(
+      op=knobs["op"], min_digits=1, max_digits=knobs["digits"],
+      format=str(knobs["format"]).replace("+", ","), pad_width=0, space_prob=0.3))
+  config.model = model_config(
+      d_model=knobs["d_model"], num_heads=knobs["heads"], num_layers=knobs["layers"],
+      d_ff=4 * knobs["d_model"], pos_encoding=knobs["pos"], causal=True)
+  config.eval = ml_collections.ConfigDict(dict(max_digits=knobs["eval_digits"],
+                                               samples_per_cell=100))
+  # max_len 0: the study sizes position tables to the longest grid sequence (Abacus: its offsets).
+  config.positions = ml_collections.ConfigDict(dict(max_len=0, abacus_max_offset=100))
+  if "smoke" in presets:
+    config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
+                       checkpoint_every=15, eval_size=64))
+    config.task.max_digits = 2
+    config.eval.update(dict(max_digits=3, samples_per_cell=8))
+    config.model.update(dict(d_model=32, num_heads=2, num_layers=2, d_ff=64))
+  return config
