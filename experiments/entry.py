@@ -13,8 +13,11 @@ from experiments import train
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
-def run(study_cls, default_config: str) -> None:
-  """Parses flags, trains `study_cls(config)` in the workdir, prints its report."""
+def run(study_cls, default_config: str, train_fn=None) -> None:
+  """Parses flags, trains `study_cls(config)` in the workdir, prints its report.
+
+  `train_fn` replaces `train.train_and_evaluate` (same signature), e.g. to add a pretraining stage.
+  """
   name = os.path.splitext(default_config)[0]
   config_flags.DEFINE_config_file("config", os.path.join(CONFIG_DIR, default_config),
                                   "Config file, optionally file.py:variant.", lock_config=True)
@@ -31,7 +34,7 @@ def run(study_cls, default_config: str) -> None:
     except ValueError as e:
       sys.exit(f"error: {e}")
     try:
-      result = train.train_and_evaluate(config, workdir, study)
+      result = (train_fn or train.train_and_evaluate)(config, workdir, study)
     except train.SetupError as e:
       sys.exit(f"error: {e}")
     study.report(workdir, result["metrics"])

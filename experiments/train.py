@@ -163,11 +163,13 @@ class SetupError(ValueError):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: Study,
-                       print_fn: Callable[[str], None] = functools.partial(print, flush=True), stop_at: int | None = None) -> dict:
+                       print_fn: Callable[[str], None] = functools.partial(print, flush=True), stop_at: int | None = None,
+                       init_params: Callable[[Trainer], Any] | None = None) -> dict:
   """Trains (resuming from the latest checkpoint in `workdir`), evaluates, logs, checkpoints.
 
   `stop_at` ends this process's share of the run early, with a checkpoint, as a preemption would;
-  rerunning with the same workdir continues exactly where it stopped.
+  rerunning with the same workdir continues exactly where it stopped. `init_params(trainer)`, called
+  only when the workdir holds no checkpoint, gives the starting parameters (e.g. a pretraining stage).
 
   Returns {"metrics": final eval metrics, "state": final train state, "trainer": Trainer}.
   """
@@ -180,6 +182,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
     state = trainer.init() if start is None else checkpoints.restore(trainer.abstract_state)
   except ValueError as e:
     raise SetupError(str(e)) from None
+  if start is None and init_params is not None:
+    state = _start_from(trainer, state, init_params(trainer))
   start = start or 0
   elapsed = _elapsed_at(workdir, start)
   writer = MetricWriter(workdir, resume_step=start)
@@ -226,6 +230,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
     writer.close()
     checkpoints.close()
   return {"metrics": metrics, "state": state, "trainer": trainer}
+
+
+def _start_from(trainer: Trainer, state, params):
+  """A fresh state holding `params` and a fresh optimizer state, placed as `state` is."""
+  fresh = {**state, "params": params, "opt_state": trainer.optimizer.init(params)}
+  return jax.device_put(fresh, jax.tree.map(lambda a: a.sharding, state))
 
 
 def _mean_metrics(metrics: list[dict]) -> dict[str, float]:

@@ -7,6 +7,11 @@ A sentence is a chain of n variables written as shuffled clauses, e.g. for Z2:
 The root gets a value (`val 0`), every later variable a group element applied to its parent. The
 model classifies, at each clause's first token, the value of the variable that clause defines.
 
+With `graph="tree"` each variable's parent is any earlier variable (a random recursive tree), so
+variables share parents and "chain position" is depth + 1: a test-time variant that breaks solutions
+relying on the dependency graph being a single chain (shortcuts), with depths still inside the
+trained range.
+
 Held-out sentences: every chain has a fingerprint (its variable names in chain order, operators and
 root value, independent of clause order); chains whose fingerprint falls in bucket 0 of
 `held_out_buckets` belong to the test split and never to train, so no test chain (nor a reshuffling
@@ -30,6 +35,7 @@ from tasks.vocab import CLS, SEP, Vocab
 LETTERS = tuple(string.ascii_lowercase)
 CLAUSE_LEN = 5  # var = op arg ,
 SPLITS = {"train": 0, "test": 1}
+GRAPHS = ("chain", "tree")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Chains:
   ops: np.ndarray      # operator index applied to the parent (identity at the root)
   values: np.ndarray   # value index of each variable
   clause_order: np.ndarray  # clause_order[b, j] = chain index of the j-th written clause
+  parents: np.ndarray  # chain index of each variable's parent (-1 at the root)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +55,7 @@ class LegoTask:
   group: str = "z2"
   shuffle: bool = True
   held_out_buckets: int = 8
+  graph: str = "chain"  # or "tree": parents drawn among all earlier variables
 
   def __post_init__(self):
     if not 1 <= self.num_vars <= len(LETTERS):
@@ -59,6 +67,8 @@ class LegoTask:
     if self.held_out_buckets < 2:
       raise ValueError(f"task.held_out_buckets: {self.held_out_buckets}; allowed: >= 2")
     get_group(self.group)  # fails early, naming the field, on an unknown group
+    if self.graph not in GRAPHS:
+      raise ValueError(f"task.graph: unknown {self.graph!r}; allowed: {', '.join(GRAPHS)}")
 
   @functools.cached_property
   def algebra(self) -> Group:
@@ -102,13 +112,17 @@ class LegoTask:
     ops[:, 0] = algebra.identity
     values = np.empty((count, n), dtype=np.int64)
     values[:, 0] = rng.integers(algebra.num_values, size=count)
-    for i in range(1, n):
-      values[:, i] = algebra.table[ops[:, i], values[:, i - 1]]
     if self.shuffle:
       clause_order = rng.random((count, n)).argsort(axis=1)
     else:
       clause_order = np.broadcast_to(np.arange(n), (count, n)).copy()
-    return Chains(names, ops, values, clause_order)
+    parents = np.broadcast_to(np.arange(n) - 1, (count, n)).copy()
+    if self.graph == "tree":  # drawn last, so chains stay the exact sentences they always were
+      parents[:, 1:] = (rng.random((count, n - 1)) * np.arange(1, n)).astype(np.int64)
+    rows = np.arange(count)
+    for i in range(1, n):
+      values[:, i] = algebra.table[ops[:, i], values[rows, parents[:, i]]]
+    return Chains(names, ops, values, clause_order, parents)
 
   def _fingerprint_bucket(self, chains: Chains) -> np.ndarray:
     """Bucket of each chain, from its content in chain order (not its clause order)."""
@@ -137,16 +151,16 @@ class LegoTask:
     clauses[:, :, 1] = vocab.id("=")
     clauses[:, :, 2] = op_ids[chains.ops]
     clauses[:, 0, 3] = value_ids[chains.values[:, 0]]
-    clauses[:, 1:, 3] = letter_ids[chains.names[:, :-1]]
-    clauses[:, :, 4] = vocab.id(",")
     rows = np.arange(batch)[:, None]
+    clauses[:, 1:, 3] = letter_ids[chains.names[rows, chains.parents[:, 1:]]]
+    clauses[:, :, 4] = vocab.id(",")
     written = clauses[rows, chains.clause_order].reshape(batch, n * CLAUSE_LEN)
 
     inputs = np.concatenate([np.full((batch, 1), vocab.id(CLS), np.int32), written,
                              np.full((batch, 1), vocab.id(SEP), np.int32)], axis=1)
     var_slots = 1 + CLAUSE_LEN * np.arange(n)  # token index of each written clause's variable
     position = np.zeros(inputs.shape, np.int32)
-    position[:, var_slots] = chains.clause_order + 1
+    position[:, var_slots] = depths(chains.parents)[rows, chains.clause_order] + 1
     targets = np.zeros(inputs.shape, np.int32)
     targets[:, var_slots] = chains.values[rows, chains.clause_order]
     weights = ((position >= 1) & (position <= self.train_positions)).astype(np.float32)
@@ -167,6 +181,15 @@ class LegoTask:
     return records
 
 
+def depths(parents: np.ndarray) -> np.ndarray:
+  """Distance of each variable from the root; parents come earlier in chain order."""
+  depth = np.zeros(parents.shape, np.int32)
+  rows = np.arange(len(parents))
+  for i in range(1, parents.shape[1]):
+    depth[:, i] = depth[rows, parents[:, i]] + 1
+  return depth
+
+
 def _select(chains: Chains, keep: np.ndarray) -> Chains:
   return Chains(*(field[keep] for field in dataclasses.astuple(chains)))
 
@@ -180,10 +203,11 @@ def main(argv=None):
   parser.add_argument("--step", type=int, default=0)
   parser.add_argument("--group", default="z2", help="z2, z<k> (k in 3..10) or s3")
   parser.add_argument("--no-shuffle", action="store_true", help="write clauses in chain order")
+  parser.add_argument("--graph", default="chain", choices=GRAPHS)
   args = parser.parse_args(argv)
   try:
     task = LegoTask(num_vars=args.num_vars, train_positions=1, group=args.group,
-                    shuffle=not args.no_shuffle)
+                    shuffle=not args.no_shuffle, graph=args.graph)
   except ValueError as e:
     parser.exit(2, f"error: {e}\n")
   for record in task.examples(args.seed, args.split, args.step, args.num):

@@ -123,10 +123,32 @@ def test_train_and_test_chains_never_overlap():
   assert not train & test
 
 
+def test_tree_variant_values_and_depths_agree_with_the_text():
+  tree = LegoTask(num_vars=12, graph="tree")
+  chains = tree.sample_chains(2, "test", 0, 300)
+  batch = tree.render(chains)
+  slots = 1 + CLAUSE_LEN * np.arange(12)
+  shared_parent = 0
+  for b in range(300):
+    text = tree.vocab.decode(batch["inputs"][b]).split()[1:-1]
+    values, _ = solve(" ".join(["[CLS]", *text, "[SEP]"]))
+    parent = {text[i]: text[i + 3] for i in range(0, len(text), CLAUSE_LEN)}
+    depth = lambda v: 0 if parent[v] not in parent else 1 + depth(parent[v])
+    for slot in slots:
+      var = tree.vocab.tokens[batch["inputs"][b, slot]]
+      assert tree.algebra.values[batch["targets"][b, slot]] == values[var]
+      assert batch["position"][b, slot] == depth(var) + 1
+    shared_parent += len(set(parent.values())) < 12
+  assert shared_parent == 300  # fixed draws; a chain-shaped tree has probability 1/11!
+  chain = LegoTask(num_vars=12).sample_chains(2, "test", 0, 300)
+  np.testing.assert_array_equal(chain.parents, np.tile(np.arange(12) - 1, (300, 1)))
+
+
 @pytest.mark.parametrize("kwargs,field", [
     (dict(num_vars=27), "task.num_vars"),
     (dict(num_vars=12, train_positions=13), "task.train_positions"),
     (dict(group="q8"), "task.group"),
+    (dict(graph="dag"), "task.graph"),
 ])
 def test_bad_task_parameters_name_the_field(kwargs, field):
   with pytest.raises(ValueError, match=field):

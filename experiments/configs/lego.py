@@ -3,8 +3,9 @@
     python -m experiments.lego --config=experiments/configs/lego.py --workdir=runs/lego
     python -m experiments.lego --config=experiments/configs/lego.py:smoke --workdir=/tmp/lego-smoke
     python -m experiments.lego --config=experiments/configs/lego.py:tied,seed=1 --workdir=runs/tied
+    python -m experiments.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
 
-Variant string: presets (smoke, tied) and knobs key=value (layers, d_model, heads, group, seed,
+Variant string: presets (smoke, tied, mimic) and knobs key=value (layers, d_model, heads, group, seed,
 num_vars, train_positions); any field can also be set with --config.FIELD=VALUE.
 """
 import ml_collections
@@ -13,7 +14,7 @@ from experiments.configs.common import parse_variant
 from experiments.train import train_fields
 from models.transformer import model_config
 
-PRESETS = ("smoke", "tied")
+PRESETS = ("smoke", "tied", "mimic")
 KNOBS = dict(layers=6, d_model=128, heads=4, group="z2", seed=0, num_vars=12, train_positions=6)
 
 
@@ -32,4 +33,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
                        checkpoint_every=15, eval_size=64))
     config.model.update(dict(d_model=32, num_heads=2, num_layers=2, d_ff=64))
+  if "mimic" in presets:  # the mimicking-pretraining stage run by experiments/mimic.py
+    steps = 10 if "smoke" in presets else 1000
+    config.mimic = ml_collections.ConfigDict(dict(
+        num_steps=steps, warmup_steps=steps // 10, learning_rate=1e-3, log_every=steps // 10,
+        manipulation_head=0, association_head=1))
   return config

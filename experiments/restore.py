@@ -1,0 +1,44 @@
+"""Reopen a run from its workdir (for probing, notebooks and result tables): its config, its study
+and a model holding the parameters of its latest checkpoint.
+
+    run = restore.load("runs/lego", LegoStudy)
+    probes = probing.probe(run.model, run.study.batch("test", 0, 8)["inputs"])
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import ml_collections
+
+from experiments import checkpoints as ckpt_lib
+from experiments import train
+
+
+@dataclasses.dataclass
+class Run:
+  config: ml_collections.ConfigDict
+  study: Any
+  model: Any  # models.Transformer
+  step: int
+
+
+def load(workdir: str, study_cls) -> Run:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise ValueError(f"workdir: {workdir} holds no run (no config.json)")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  study = study_cls(config)
+  trainer = train.build_trainer(config, study)
+  checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every)
+  try:
+    step = checkpoints.latest_step()
+    if step is None:
+      raise ValueError(f"workdir: {workdir} holds no checkpoint yet")
+    state = checkpoints.restore(trainer.abstract_state)
+  finally:
+    checkpoints.close()
+  return Run(config, study, trainer.model(state["params"]), step)
