@@ -19,7 +19,12 @@ IDENTITY_SECTIONS = ("model", "task")
 class Checkpoints:
   def __init__(self, workdir: str, every: int, keep: int = 3):
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=every,
+    # Every `every` steps, plus the saves the loop forces (end, preemption); Orbax's default policy
+    # would also save the very first step of a fresh run.
+    policy = ocp.checkpoint_managers.AnySavePolicy([
+        ocp.checkpoint_managers.FixedIntervalPolicy(every),
+        ocp.checkpoint_managers.PreemptionCheckpointingPolicy()])
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_decision_policy=policy,
                                            create=True, cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 

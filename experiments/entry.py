@@ -8,7 +8,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments import train
+from experiments import distributed, sharding, train
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
@@ -23,21 +23,38 @@ def run(study_cls, default_config: str, train_fn=None) -> None:
                                   "Config file, optionally file.py:variant.", lock_config=True)
   flags.DEFINE_string("workdir", os.path.join("runs", name),
                       "Directory for checkpoints, metrics and plots; rerun to resume.")
+  flags.DEFINE_bool("compile_only", False,
+                    "Compile the train step for config.mesh and print its per-device memory "
+                    "estimate, without training; a mesh without -1 is simulated on CPU devices.")
+  flags.DEFINE_enum("distributed", "auto", distributed.MODES,
+                    "Multi-process: auto (a SLURM step with several tasks), on (any cluster JAX "
+                    "detects, e.g. a TPU pod), off.")
+  flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for runs started by hand.")
+  flags.DEFINE_integer("num_processes", None, "Processes in a run started by hand.")
+  flags.DEFINE_integer("process_id", None, "This process's index in a run started by hand.")
 
   def main(argv):
     if len(argv) > 1:
       sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
-    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
+    config, workdir, FLAGS = flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS
     try:
+      if FLAGS.compile_only:
+        sharding.simulate_devices(config.mesh)
+      distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
+                             FLAGS.process_id)
       study = study_cls(config)  # task parameters are checked here
     except ValueError as e:
       sys.exit(f"error: {e}")
     try:
+      if FLAGS.compile_only:
+        train.compile_only(config, study)
+        return
       result = (train_fn or train.train_and_evaluate)(config, workdir, study)
     except train.SetupError as e:
       sys.exit(f"error: {e}")
-    study.report(workdir, result["metrics"])
+    if not result.get("preempted"):  # a preempted run has said where it stopped
+      study.report(workdir, result["metrics"])
 
   def parse(argv):
     try:

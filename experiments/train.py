@@ -4,6 +4,10 @@ Shapes first (`nnx.eval_shape`), then a jitted init; the hot step is a pure func
 (train state, batch), jitted once with the state donated. The model is split into a static graph and
 a parameter pytree once; it is merged back inside the jitted functions only. Batches are a pure
 function of (seed, split, step), so a resumed run sees exactly the batches it would have seen.
+
+Sharding is configuration (`config.mesh`, `config.sharding_rules`, see experiments/sharding.py): the
+init materialises the state already placed, the step is jitted with those placements in and out, and
+each process feeds only its own rows of the global batch. SIGTERM saves a checkpoint and stops.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ import optax
 from flax import nnx
 
 from experiments import checkpoints as ckpt_lib
+from experiments import preemption
+from experiments import sharding as sharding_lib
 from experiments.metric_writer import MetricWriter, read_jsonl
 from models import Transformer
 from models.transformer import num_params
@@ -57,7 +63,7 @@ TRAIN_FIELDS = dict(
 
 
 def train_fields(**overrides) -> dict[str, Any]:
-  return {**TRAIN_FIELDS, **overrides}
+  return {**TRAIN_FIELDS, **sharding_lib.mesh_fields(), **overrides}
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -97,17 +103,27 @@ class Trainer:
   init: Callable[[], dict]
   train_step: Callable[[dict, Batch], tuple[dict, dict]]
   eval_step: Callable[[dict, Batch], dict]
-  abstract_state: dict
+  abstract_state: dict  # ShapeDtypeStructs carrying their shardings
+  mesh: jax.sharding.Mesh
+  batch_sharding: jax.sharding.NamedSharding
 
   def model(self, params) -> Transformer:
     """A concrete model for evaluation or probing (outside the hot path)."""
     return nnx.merge(self.graphdef, params)
 
+  def put(self, batch: Batch) -> dict[str, jax.Array]:
+    """A global batch as sharded arrays, built from the rows this process holds."""
+    size = len(next(iter(batch.values())))
+    rows = sharding_lib.process_rows(self.batch_sharding, size)
+    return sharding_lib.global_batch({k: v[rows] for k, v in batch.items()}, self.batch_sharding,
+                                     size)
+
 
 def build_trainer(config, study: Study) -> Trainer:
   model_config = resolved_model_config(config, study)
   make_model = lambda: Transformer(model_config, rngs=nnx.Rngs(config.seed))
-  graphdef, _ = nnx.split(nnx.eval_shape(make_model))
+  abstract_model = nnx.eval_shape(make_model)
+  graphdef, _ = nnx.split(abstract_model)
   optimizer = make_optimizer(config)
 
   def init():
@@ -130,9 +146,29 @@ def build_trainer(config, study: Study) -> Trainer:
   def eval_step(state, batch):
     return study.eval_sums(apply(state["params"], batch), batch)
 
-  return Trainer(graphdef=graphdef, optimizer=optimizer, study=study, init=jax.jit(init),
-                 train_step=jax.jit(train_step, donate_argnums=0), eval_step=jax.jit(eval_step),
-                 abstract_state=jax.eval_shape(init))
+  # Shapes first, then shardings from the parameters' logical axes and the config's rules.
+  defaults = sharding_lib.mesh_fields()  # for configs saved before sharding was configurable
+  mesh = sharding_lib.make_mesh(config.get("mesh", defaults["mesh"]))
+  rules = config.get("sharding_rules", defaults["sharding_rules"])
+  abstract_state = jax.eval_shape(init)
+  logical = nnx.to_pure_dict(nnx.get_partition_spec(nnx.state(abstract_model, nnx.Param)))
+  params_sharding = sharding_lib.param_shardings(logical, abstract_state["params"], rules, mesh)
+  state_sharding = sharding_lib.state_shardings(abstract_state, params_sharding, mesh)
+  batch_sharding = sharding_lib.batch_sharding(rules, mesh)
+  sharding_lib.check_batch("batch_size", config.batch_size, batch_sharding)
+  sharding_lib.check_batch("eval batch (min(eval_size, batch_size))",
+                           min(config.eval_size, config.batch_size), batch_sharding)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return Trainer(
+      graphdef=graphdef, optimizer=optimizer, study=study,
+      init=jax.jit(init, out_shardings=state_sharding),
+      train_step=jax.jit(train_step, in_shardings=(state_sharding, batch_sharding),
+                         out_shardings=(state_sharding, replicated), donate_argnums=0),
+      eval_step=jax.jit(eval_step, in_shardings=(state_sharding, batch_sharding),
+                        out_shardings=replicated),
+      abstract_state=jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                                  abstract_state, state_sharding),
+      mesh=mesh, batch_sharding=batch_sharding)
 
 
 def _model_kwargs(batch: Batch) -> dict:
@@ -171,8 +207,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
   rerunning with the same workdir continues exactly where it stopped. `init_params(trainer)`, called
   only when the workdir holds no checkpoint, gives the starting parameters (e.g. a pretraining stage).
 
-  Returns {"metrics": final eval metrics, "state": final train state, "trainer": Trainer}.
+  Returns {"metrics": final eval metrics, "state": final train state, "trainer": Trainer,
+  "preempted": whether SIGTERM stopped it}. Of several processes, only process 0 prints and logs.
   """
+  if jax.process_index() > 0:
+    print_fn = lambda *_: None
   try:
     validate(config)
     trainer = build_trainer(config, study)
@@ -187,7 +226,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
   start = start or 0
   elapsed = _elapsed_at(workdir, start)
   writer = MetricWriter(workdir, resume_step=start)
-  evals = eval_set(config, study)
+  evals = [trainer.put(b) for b in eval_set(config, study)]
   if start == 0:
     n = num_params(trainer.model(state["params"]))
     print_fn(f"model: {n:,} parameters; training {config.num_steps} steps of {config.batch_size}")
@@ -200,9 +239,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
     writer.write(start, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
   pending, window_start, window_steps = [], time.perf_counter(), 0
   end = config.num_steps if stop_at is None else min(stop_at, config.num_steps)
+  preempt, preempted = preemption.Preemption(), False
   try:
     for step in range(start, end):
-      state, step_metrics = trainer.train_step(state, study.batch("train", step, config.batch_size))
+      state, step_metrics = trainer.train_step(
+          state, trainer.put(study.batch("train", step, config.batch_size)))
       pending.append(step_metrics)
       window_steps += 1
       done = step + 1
@@ -225,17 +266,49 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
         writer.write(done, {f"train/{k}": v for k, v in train.items()} | {"steps_per_sec": rate},
                      train_seconds=elapsed)
         print_fn(f"{line} | {rate:.1f} steps/s | {elapsed:.0f}s")
-      checkpoints.save(done, state, force=done == end)
+      preempted = preempt.reached(done)
+      checkpoints.save(done, state, force=done == end or preempted)
+      if preempted:
+        print_fn(f"preempted: saved a checkpoint at step {done}; rerun to resume")
+        break
   finally:
+    preempt.close()
     writer.close()
     checkpoints.close()
-  return {"metrics": metrics, "state": state, "trainer": trainer}
+  return {"metrics": metrics, "state": state, "trainer": trainer, "preempted": preempted}
 
 
 def _start_from(trainer: Trainer, state, params):
   """A fresh state holding `params` and a fresh optimizer state, placed as `state` is."""
   fresh = {**state, "params": params, "opt_state": trainer.optimizer.init(params)}
   return jax.device_put(fresh, jax.tree.map(lambda a: a.sharding, state))
+
+
+def compile_only(config: ml_collections.ConfigDict, study: Study,
+                 print_fn: Callable[[str], None] = print) -> dict[str, int]:
+  """Lowers and compiles the train step for `config.mesh` without running it.
+
+  Prints XLA's per-device memory estimate, so a pod run's sharding and memory errors show up first on
+  a laptop (with the mesh simulated on CPU devices). Returns the byte counts.
+  """
+  try:
+    validate(config)
+    trainer = build_trainer(config, study)
+  except ValueError as e:
+    raise SetupError(str(e)) from None
+  example = study.batch("train", 0, config.batch_size)
+  batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=trainer.batch_sharding)
+           for k, v in example.items()}
+  memory = trainer.train_step.lower(trainer.abstract_state, batch).compile().memory_analysis()
+  sizes = {"arguments": memory.argument_size_in_bytes, "outputs": memory.output_size_in_bytes,
+           "temporaries": memory.temp_size_in_bytes, "donated": memory.alias_size_in_bytes}
+  sizes["total"] = sizes["arguments"] + sizes["outputs"] + sizes["temporaries"] - sizes["donated"]
+  mesh = ", ".join(f"{k}={v}" for k, v in trainer.mesh.shape.items())
+  device = trainer.mesh.devices.flat[0]
+  print_fn(f"compiled the train step for mesh {mesh} ({trainer.mesh.size} {device.platform} "
+           f"devices), batch {config.batch_size}")
+  print_fn("memory per device: " + ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in sizes.items()))
+  return sizes
 
 
 def _mean_metrics(metrics: list[dict]) -> dict[str, float]:
