@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 
+@jax.jit
 def quantize_int8(params):
   def quantize(w):
     if w.ndim < 2:

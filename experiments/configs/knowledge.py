@@ -1,0 +1,60 @@
+"""Knowledge ("Physics of LMs" 3.1 / 3.3): a GPT2-ℓ-h decoder (ℓ layers, h heads, hidden 64h, rotary,
+no dropout) pretrained on bioS, then QA fine-tuned on P_train (or mixed training).
+
+    python -m experiments.knowledge --config=experiments/configs/knowledge.py --workdir=runs/knowledge
+    python -m experiments.knowledge --config=experiments/configs/knowledge.py:smoke --workdir=/tmp/k
+    python -m experiments.knowledge \
+        --config=experiments/configs/knowledge.py:people=2000,multi=5,permute=True --workdir=runs/m5p
+    python -m experiments.knowledge --config=experiments/configs/knowledge.py:mixed --workdir=runs/mix
+
+Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permute, fullname,
+layers, heads, exposures (times each person's biography is seen in pretraining), qa_epochs,
+batch, lr, bios_per_window, seed. Pretraining steps follow from exposures.
+"""
+import math
+
+import ml_collections
+
+from experiments.configs.common import parse_variant
+from experiments.train import train_fields
+from models.transformer import model_config
+
+PRESETS = ("smoke", "mixed")
+KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
+             exposures=100, qa_epochs=4, batch=64, lr=1e-3, bios_per_window=2, seed=0)
+SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
+             batch=16)
+MIXED_QA_SHARE = 0.25
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  presets, _ = parse_variant(arg, PRESETS, KNOBS)
+  defaults = {**KNOBS, **SMOKE} if "smoke" in presets else KNOBS
+  presets, k = parse_variant(arg, PRESETS, defaults)  # knobs given override the smoke defaults
+  mixed = "mixed" in presets
+  qa_rows = round(k["batch"] * MIXED_QA_SHARE) if mixed else 0
+  windows_per_round = math.ceil(k["people"] / k["bios_per_window"])
+  steps = math.ceil(k["exposures"] * windows_per_round / (k["batch"] - qa_rows))
+  config = ml_collections.ConfigDict(train_fields(
+      seed=k["seed"], batch_size=k["batch"], num_steps=steps, learning_rate=k["lr"],
+      warmup_steps=min(1000, steps // 10), final_lr_ratio=0.1, weight_decay=0.1, b2=0.98,
+      log_every=max(1, steps // 20), eval_every=max(1, steps // 4), checkpoint_every=steps,
+      eval_size=256))
+  config.task = ml_collections.ConfigDict(dict(
+      people=k["people"], multi=k["multi"], permute=k["permute"], fullname=k["fullname"],
+      bios_per_window=k["bios_per_window"], mixed_qa_share=MIXED_QA_SHARE))
+  config.model = model_config(
+      d_model=64 * k["heads"], num_heads=k["heads"], num_layers=k["layers"], d_ff=256 * k["heads"],
+      pos_encoding="rotary")
+  qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
+  config.knowledge = ml_collections.ConfigDict(dict(
+      mixed=mixed, quantize=True, probe_people=min(k["people"], 2000),
+      qa_eval_people=min(k["people"] // 2, 1000),
+      finetune=dict(num_steps=qa_steps, learning_rate=k["lr"] / 3, warmup_steps=qa_steps // 10,
+                    weight_decay=0.01, log_every=max(1, qa_steps // 10),
+                    eval_every=max(1, qa_steps // 2), checkpoint_every=qa_steps)))
+  if "smoke" in presets:
+    config.model.update(dict(d_model=32, d_ff=64))
+    config.eval_size = 32
+    config.knowledge.finetune.update(dict(eval_size=32))
+  return config

@@ -1,0 +1,225 @@
+"""The knowledge study ("Physics of LMs" 3.1 / 3.3): a GPT-2-style decoder learns bioS biographies.
+
+Stages, each a run of the shared train loop in its own sub-workdir (each resumes on its own):
+  pretrain   biographies (or, with knowledge.mixed, biographies mixed with P_train QA pairs);
+             then the capacity meter (float32 and int8 weights) and the P-probes;
+  finetune   QA pairs of P_train people, from the pretrained weights (skipped when mixed).
+Finally exact-match QA accuracy by greedy generation, per attribute, on P_train and P_test.
+Everything lands in <workdir>/results.json and a few plots.
+
+    python -m experiments.knowledge --config=experiments/configs/knowledge.py --workdir=runs/knowledge
+    python -m experiments.knowledge --config=experiments/configs/knowledge.py:smoke --workdir=/tmp/k
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from experiments import capacity as capacity_lib
+from experiments import knowledge_plots, probing_linear, train
+from experiments.quantize import quantize_int8
+from models.decoding import greedy_generate
+from models.transformer import num_params
+from tasks.biography import ATTRIBUTES, KIND_VALUE, BioSTask
+from tasks.vocab import SEP
+
+STAGES = ("pretrain", "finetune")
+PEOPLE_SPLITS = ("P_train", "P_test")
+
+
+class KnowledgeStudy:
+  """bioS for the train loop; `stage` picks the training stream, eval is QA exact match."""
+
+  def __init__(self, config, stage: str = "pretrain"):
+    if stage not in STAGES:
+      raise ValueError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
+    self.seed = config.seed
+    self.task = BioSTask(**config.task.to_dict())
+    mixed = config.knowledge.mixed
+    self.train_split = {"pretrain": "mixed" if mixed else "bio", "finetune": "qa_train"}[stage]
+
+  def model_fields(self):
+    size = len(self.task.vocab)
+    return {"vocab_size": size, "num_outputs": size, "max_len": self.task.window, "causal": True}
+
+  def batch(self, split, step, batch_size):
+    if split == "train":
+      return self.task.batch(self.seed, self.train_split, step, batch_size)
+    # Eval: half P_train, half P_test questions, one per row.
+    half = batch_size // 2
+    parts = [self.task.batch(self.seed, "qa_train", step, half),
+             self.task.batch(self.seed, "qa_test", step, batch_size - half)]
+    batch = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    batch["is_test"] = np.repeat(np.arange(2, dtype=np.int32), [half, batch_size - half])
+    return batch
+
+  def loss(self, logits, batch):
+    weights = batch["weights"]
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+    total = jnp.maximum(weights.sum(), 1.0)
+    loss = (losses * weights).sum() / total
+    correct = (logits.argmax(-1) == batch["targets"]) * weights
+    return loss, {"loss": loss, "token_accuracy": correct.sum() / total}
+
+  def eval_sums(self, logits, batch):
+    """Teacher-forced exact match per row: equal to greedy generation's exact match, since greedy
+    decoding reproduces the answer iff every answer token is the argmax given the true prefix."""
+    weights = batch["weights"] > 0
+    exact = jnp.all((logits.argmax(-1) == batch["targets"]) | ~weights, axis=1)
+    attribute = jnp.max(jnp.where(weights, batch["kind"], 0), axis=1) - KIND_VALUE
+    cell = (jax.nn.one_hot(batch["is_test"], 2)[:, :, None]
+            * jax.nn.one_hot(attribute, len(ATTRIBUTES))[:, None, :])  # [B, 2, A]
+    return {"correct": jnp.einsum("bsa,b->sa", cell, exact), "count": cell.sum(0)}
+
+  def summarize(self, sums):
+    accuracy = sums["correct"] / np.maximum(sums["count"], 1)
+    metrics = {}
+    for s, split in enumerate(PEOPLE_SPLITS):
+      asked = [a for a, name in enumerate(ATTRIBUTES) if name in self.task.attributes]
+      for a in asked:
+        metrics[f"qa/{split}/{ATTRIBUTES[a]}"] = float(accuracy[s, a])
+      metrics[f"qa/{split}"] = float(accuracy[s, asked].mean())
+    return metrics
+
+  def headline(self, metrics):
+    return f"QA exact P_train {metrics['qa/P_train']:.3f} P_test {metrics['qa/P_test']:.3f}"
+
+
+def finetune_config(config) -> ml_collections.ConfigDict:
+  """The pretraining config with the QA fine-tuning schedule in place of the training fields."""
+  tuned = ml_collections.ConfigDict(config.to_dict())
+  tuned.update(config.knowledge.finetune.to_dict())
+  return tuned
+
+
+def capacity_meter(trainer):
+  """measure(params) -> the capacity dict; one jitted loss function for any params (float, int8)."""
+  @jax.jit
+  def token_losses(params, inputs, targets):
+    logits = nnx.merge(trainer.graphdef, params)(inputs)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+
+  def measure(params, task, seed: int) -> dict:
+    fn = lambda rows: np.asarray(token_losses(params, rows["inputs"], rows["targets"]))
+    return capacity_lib.measure(fn, task, seed, num_params(trainer.model(params)))
+  return measure
+
+
+def generate_answers(model, prompts, lengths, max_new: int, eos_id: int) -> np.ndarray:
+  """Greedy continuations [B, max_new] of right-padded prompts, PAD after the first [SEP]."""
+  return greedy_generate(model, prompts, lengths, max_new, eos_id=eos_id)
+
+
+def qa_accuracy(model, task: BioSTask, seed: int, max_people: int, batch_size: int = 256) -> dict:
+  """Exact-match accuracy of greedy answers, per attribute, on P_train and P_test people.
+
+  Prompts and answers are padded to one shape for every attribute, so the decoder compiles once.
+  """
+  split = task.people_split(seed)
+  width, max_new = task.max_qa_len, task.max_qa_len
+  out = {}
+  for name, key in zip(PEOPLE_SPLITS, ("train", "test")):
+    people = split[key][:max_people]
+    for attribute in task.attributes:
+      correct = 0
+      for start in range(0, len(people), batch_size):
+        prompts, answers = task.qa_prompts(seed, people[start:start + batch_size], attribute)
+        lengths = np.full(len(prompts), prompts.shape[1], np.int32)
+        got = generate_answers(model, _pad(prompts, width), lengths, max_new,
+                               task.vocab.id(SEP))
+        correct += int(np.all(got == _pad(answers, max_new), axis=1).sum())
+      out[f"{name}/{attribute}"] = correct / len(people)
+    out[name] = float(np.mean([out[f"{name}/{a}"] for a in task.attributes]))
+  return out
+
+
+def _pad(rows: np.ndarray, width: int) -> np.ndarray:
+  return np.pad(rows, ((0, 0), (0, width - rows.shape[1])))
+
+
+def run(config, workdir: str, print_fn=functools.partial(print, flush=True)) -> dict:
+  """All stages; returns (and writes to results.json) the capacity, probes and QA accuracy."""
+  pretrain = KnowledgeStudy(config, "pretrain")
+  task, seed = pretrain.task, config.seed
+  print_fn(f"bioS: {task.people} people, multi={task.multi}, permute={task.permute}, "
+           f"fullname={task.fullname}, mixed={config.knowledge.mixed}; {len(task.vocab)} tokens, "
+           f"windows of {task.window}")
+  result = train.train_and_evaluate(config, os.path.join(workdir, "pretrain"), pretrain, print_fn)
+  trainer, params = result["trainer"], result["state"]["params"]
+  results = {"config": json.loads(config.to_json()), "params": num_params(trainer.model(params))}
+  measure = capacity_meter(trainer)
+  results["capacity"] = measure(params, task, seed)
+  if config.knowledge.quantize:
+    results["capacity_int8"] = measure(quantize_int8(params), task, seed)
+  if config.knowledge.probe_people:
+    results["probe"] = probing_linear.p_probe(trainer.model(params), task, seed,
+                                              config.knowledge.probe_people)
+  model = trainer.model(params)
+  if not config.knowledge.mixed:
+    tuned = train.train_and_evaluate(finetune_config(config), os.path.join(workdir, "finetune"),
+                                     KnowledgeStudy(config, "finetune"), print_fn,
+                                     init_params=lambda _: params)
+    model = tuned["trainer"].model(tuned["state"]["params"])
+  results["qa"] = qa_accuracy(model, task, seed, config.knowledge.qa_eval_people)
+  report(results, workdir, print_fn)
+  return results
+
+
+def report(results: dict, workdir: str, print_fn=print) -> None:
+  cap = results["capacity"]
+  print_fn(f"capacity: {cap['bits']:,.0f} bits of at most {cap['max_bits']:,.0f} "
+           f"(p1 {cap['p1']:.2f} nats/name, p2 {cap['p2']:.2f} nats/person) over "
+           f"{cap['params']:,} parameters = {cap['bits_per_param']:.4f} bits/param")
+  if "capacity_int8" in results:
+    print_fn(f"capacity int8: {results['capacity_int8']['bits_per_param']:.4f} bits/param")
+  qa = results["qa"]
+  attributes = [k.split("/")[1] for k in qa if k.startswith("P_train/")]
+  print_fn(f"{'QA exact match':<16}" + "".join(f"{a:>14}" for a in attributes) + f"{'mean':>8}")
+  for split in PEOPLE_SPLITS:
+    print_fn(f"{split:<16}" + "".join(f"{qa[f'{split}/{a}']:>14.3f}" for a in attributes)
+             + f"{qa[split]:>8.3f}")
+  if "probe" in results:
+    probing_linear.print_table(results["probe"], print_fn)
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=1)
+    knowledge_plots.qa_by_attribute(qa, os.path.join(workdir, "qa_accuracy.png"))
+    if "probe" in results:
+      knowledge_plots.probe_heatmap(results["probe"], os.path.join(workdir, "p_probe.png"))
+
+
+def main():
+  from absl import app, flags, logging
+  from ml_collections import config_flags
+
+  config_flags.DEFINE_config_file(
+      "config", os.path.join(os.path.dirname(__file__), "configs", "knowledge.py"),
+      "Config file, optionally file.py:variant.", lock_config=True)
+  flags.DEFINE_string("workdir", os.path.join("runs", "knowledge"),
+                      "Directory for checkpoints, metrics, results and plots; rerun to resume.")
+
+  def _main(argv):
+    if len(argv) > 1:
+      sys.exit(f"error: unexpected arguments {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
+    try:
+      KnowledgeStudy(flags.FLAGS.config)  # task parameters are checked here
+      run(flags.FLAGS.config, flags.FLAGS.workdir)
+    except (ValueError, train.SetupError) as e:
+      sys.exit(f"error: {e}")
+
+  app.run(_main)
+
+
+if __name__ == "__main__":
+  main()

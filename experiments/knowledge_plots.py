@@ -1,0 +1,55 @@
+"""Plots of the knowledge study (matplotlib, no display needed)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def qa_by_attribute(qa: dict, path: str) -> None:
+  attributes = [k.split("/")[1] for k in qa if k.startswith("P_train/")]
+  x = np.arange(len(attributes))
+  fig, ax = plt.subplots(figsize=(7, 3.5))
+  for i, split in enumerate(("P_train", "P_test")):
+    ax.bar(x + (i - 0.5) * 0.4, [qa[f"{split}/{a}"] for a in attributes], 0.4, label=split)
+  ax.set(xticks=x, ylabel="QA exact match", ylim=(0, 1.02))
+  ax.set_xticklabels(attributes, rotation=20)
+  ax.legend()
+  _save(fig, path)
+
+
+def probe_heatmap(probe: dict, path: str) -> None:
+  acc = np.array(probe["accuracy"])
+  fig, ax = plt.subplots(figsize=(7, 3.8))
+  image = ax.imshow(acc, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+  ax.set(xticks=range(acc.shape[1]), yticks=range(acc.shape[0]),
+         title="P-probe accuracy on P_test (rows: position in the biography)")
+  ax.set_xticklabels(probe["attributes"], rotation=20)
+  ax.set_yticklabels(probe["positions"])
+  for (i, j), v in np.ndenumerate(acc):
+    ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.6 else "k", fontsize=7)
+  fig.colorbar(image)
+  _save(fig, path)
+
+
+def capacity(points: list[dict], path: str) -> None:
+  """Bits stored vs parameters, one marker per run ({params, bits, label}), with 1 and 2 bits/param."""
+  fig, ax = plt.subplots(figsize=(5.5, 4))
+  params = np.array([p["params"] for p in points], float)
+  span = np.geomspace(params.min() / 1.5, params.max() * 1.5)
+  for ratio, style in ((2, "--"), (1, ":")):
+    ax.plot(span, ratio * span, "k" + style, lw=1, label=f"{ratio} bit/param")
+  for label in dict.fromkeys(p["label"] for p in points):
+    group = [p for p in points if p["label"] == label]
+    ax.plot([p["params"] for p in group], [max(p["bits"], 1.0) for p in group], "o", label=label)
+  ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="bits of knowledge stored")
+  ax.legend(fontsize=8)
+  _save(fig, path)
+
+
+def _save(fig, path: str) -> None:
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)

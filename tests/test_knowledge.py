@@ -1,0 +1,42 @@
+"""The knowledge study end to end: smoke run, QA fine-tuning memorises P_train, eval agrees with
+greedy generation."""
+import json
+import os
+
+import numpy as np
+
+from experiments import knowledge
+from experiments.configs.knowledge import get_config
+from experiments.metric_writer import read_jsonl
+from tasks.biography import ATTRIBUTES
+
+quiet = lambda *_: None
+
+
+def test_smoke_run_reports_capacity_probes_and_qa(tmp_path):
+  config = get_config("smoke")
+  results = knowledge.run(config, str(tmp_path), print_fn=quiet)
+  cap = results["capacity"]
+  assert cap["bits"] < cap["max_bits"] and cap["params"] == results["params"]
+  assert abs(cap["bits_per_param"] * cap["params"] - cap["bits"]) < 1e-6 * abs(cap["bits"])
+  assert results["capacity_int8"]["p1"] != cap["p1"]  # the weights did change
+  assert abs(results["capacity_int8"]["p2"] - cap["p2"]) < 0.05 * cap["p2"]
+  probe = results["probe"]
+  assert np.shape(probe["accuracy"]) == (1 + len(ATTRIBUTES), len(ATTRIBUTES))
+  assert set(results["qa"]) == {f"{s}/{a}" for s in ("P_train", "P_test") for a in ATTRIBUTES} | {
+      "P_train", "P_test"}
+  with open(tmp_path / "results.json") as f:
+    assert json.load(f)["capacity"]["bits"] == cap["bits"]
+  for name in ("qa_accuracy.png", "p_probe.png", "pretrain/checkpoints", "finetune/checkpoints"):
+    assert os.path.exists(tmp_path / name)
+
+
+def test_qa_finetuning_memorises_p_train_and_eval_matches_generation(tmp_path):
+  config = get_config("smoke,people=6,exposures=2,qa_epochs=200,lr=0.03")
+  config.knowledge.probe_people = 0
+  config.knowledge.quantize = False
+  results = knowledge.run(config, str(tmp_path), print_fn=quiet)
+  assert results["qa"]["P_train"] == 1.0  # by greedy generation
+  last = [r for r in read_jsonl(tmp_path / "finetune" / "metrics.jsonl") if "eval/qa/P_train" in r]
+  assert last[-1]["eval/qa/P_train"] == 1.0  # by teacher-forced exact match, in the loop
+  assert results["qa"]["P_test"] < 0.5  # nothing about P_test was ever learnt
