@@ -2,14 +2,18 @@
 
 Orbax writes each checkpoint into a temporary directory and renames it when complete, so a run killed
 mid-save leaves the previous checkpoint intact and the half-written one is ignored on restart.
+Every process of a multi-process run calls save and restore: Orbax writes collectively (each process
+its own shards), so the workdir must be on storage all hosts share.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
 import jax
 import ml_collections
+from absl import logging
 import orbax.checkpoint as ocp
 
 # Sections of the config that define what a checkpoint contains; the rest may change on resume.
@@ -26,7 +30,8 @@ class Checkpoints:
         ocp.checkpoint_managers.PreemptionCheckpointingPolicy()])
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_decision_policy=policy,
                                            create=True, cleanup_tmp_directories=True)
-    self.manager = ocp.CheckpointManager(self.directory, options=options)
+    with _orbax_quiet():
+      self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -34,7 +39,8 @@ class Checkpoints:
   def restore(self, abstract_state):
     step = self.latest_step()
     try:
-      return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+      with _orbax_quiet():
+        return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
     except Exception as e:  # Orbax raises many types; the user needs one line.
       reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
       raise ValueError(f"workdir: checkpoint {step} in {self.directory} cannot be restored "
@@ -46,6 +52,17 @@ class Checkpoints:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+@contextlib.contextmanager
+def _orbax_quiet():
+  """Orbax logs an error for each unreadable file it meets; a bad checkpoint is reported once."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.FATAL)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
