@@ -1,0 +1,171 @@
+"""The LEGO attention study (docs/results/lego.md): evaluates finished `experiments.lego` /
+`experiments.mimic` runs per chain position, on held-out chains and on tree-shaped sentences (the
+shortcut check), scores their heads, and draws the figures. Trains nothing.
+
+    python -m experiments.lego_attention evaluate runs/lego_attention/* --out=results.json
+    python -m experiments.lego_attention report results.json --figures=docs/results
+
+The notebook notebooks/lego_attention.ipynb calls the same functions on one run.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+from flax import nnx
+
+from experiments import restore
+from experiments.lego import LegoStudy
+from experiments.metric_writer import read_jsonl
+from models import attention as attn_lib
+from models import probing
+
+VARIANTS = ("vanilla", "tied", "mimic", "lego", "conv_qkv")  # the study's models, in table order
+
+
+def variant(config) -> str:
+  """Which of the study's models a run's config is."""
+  if "mimic" in config:
+    return "mimic"
+  if config.model.tied_layers:
+    return "tied"
+  return config.model.attention
+
+
+def with_graph(config, graph: str) -> LegoStudy:
+  """The run's study (seed, task sizes) on sentences whose dependency graph is `graph`."""
+  config = copy.deepcopy(config)
+  config.task.graph = graph
+  return LegoStudy(config)
+
+
+def accuracy_by_position(model, study: LegoStudy, sentences: int = 2048, batch_size: int = 512,
+                         min_count: int = 100):
+  """(accuracy, count) per chain position (depth + 1 on trees) over held-out test sentences;
+  accuracy is NaN where fewer than `min_count` variables sit at that position (deep tree levels)."""
+  graphdef, params = nnx.split(model)
+  logits_fn = jax.jit(lambda p, inputs: nnx.merge(graphdef, p)(inputs))
+  correct = count = 0
+  for step in range(max(1, sentences // batch_size)):
+    batch = study.batch("test", step, min(batch_size, sentences))
+    sums = jax.device_get(study.eval_sums(logits_fn(params, batch["inputs"]), batch))
+    correct, count = correct + sums["correct"], count + sums["count"]
+  accuracy = np.where(count >= min_count, correct / np.maximum(count, 1), np.nan)
+  return accuracy.tolist(), count.astype(int).tolist()
+
+
+def evaluate_run(workdir: str, sentences: int = 2048) -> dict:
+  run = restore.load(workdir, LegoStudy)
+  chain, _ = accuracy_by_position(run.model, run.study, sentences)
+  tree, tree_count = accuracy_by_position(run.model, with_graph(run.config, "tree"), sentences)
+  tokens = run.study.batch("test", 0, 64)["inputs"]
+  scores = probing.head_scores(probing.probe(run.model, tokens), tokens)
+  records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  model_config = run.model.config
+  return {"workdir": workdir, "variant": variant(run.config), "seed": run.config.seed,
+          "step": run.step, "train_seconds": max(r.get("train_seconds", 0.0) for r in records),
+          "params": int(sum(p.size for p in jax.tree.leaves(nnx.state(run.model, nnx.Param)))),
+          "attention": attn_lib.cost(model_config, run.study.task.seq_len),
+          "chain": chain, "tree": tree, "tree_count": tree_count, "head_scores": scores}
+
+
+# -- figures and tables --------------------------------------------------------------------------
+
+def plot_attention(probes, labels, layers: int, heads: int, path: str | None = None, scores=None):
+  """One sentence's attention map for every layer (rows) and head (columns), tokens on the axes."""
+  fig, axes = plt.subplots(layers, heads, figsize=(4.2 * heads, 4.2 * layers), squeeze=False)
+  ticks = np.arange(len(labels))
+  for layer in range(layers):
+    for head in range(heads):
+      ax, name = axes[layer, head], f"layer_{layer}/head_{head}"
+      ax.imshow(probes[f"{name}/attention"][0], cmap="viridis", vmin=0)
+      ax.set_xticks(ticks, labels, fontsize=4, rotation=90)
+      ax.set_yticks(ticks, labels, fontsize=4)
+      title = name
+      if scores is not None:
+        title += f"\nassoc {scores[name]['association']:.2f} manip {scores[name]['manipulation']:.2f}"
+      ax.set_title(title, fontsize=8)
+  fig.tight_layout()
+  if path:
+    fig.savefig(path, dpi=110)
+  return fig
+
+
+def _nanmean(rows):
+  valid = ~np.isnan(rows)
+  return np.where(valid.any(0), np.nansum(rows, 0) / np.maximum(valid.sum(0), 1), np.nan)
+
+
+def _mean_over_seeds(results, key):
+  by_variant = {}
+  for r in results:
+    by_variant.setdefault(r["variant"], []).append(np.asarray(r[key], dtype=float))
+  return {v: np.stack(rows) for v, rows in by_variant.items()}
+
+
+def plot_positions(results, key: str, trained: int, path: str | None = None, title: str = ""):
+  """Accuracy by chain position for every variant: the seed mean as a line, each seed as dots."""
+  fig, ax = plt.subplots(figsize=(7, 4))
+  for name, rows in _mean_over_seeds(results, key).items():
+    positions = np.arange(1, rows.shape[1] + 1)
+    line, = ax.plot(positions, _nanmean(rows), "o-", label=f"{name} ({len(rows)} seeds)")
+    for row in rows:
+      ax.plot(positions, row, ".", color=line.get_color(), alpha=0.4)
+  ax.axvspan(0.5, trained + 0.5, color="tab:green", alpha=0.08)
+  ax.axhline(0.5, color="gray", ls=":", lw=1)
+  ax.set(xlabel="chain position (tree: depth + 1)", ylabel="test accuracy", ylim=(0.3, 1.02),
+         title=title, xticks=list(positions))
+  ax.legend(fontsize=8, loc="lower left")
+  fig.tight_layout()
+  if path:
+    fig.savefig(path, dpi=120)
+  return fig
+
+
+def markdown_table(results, key: str, positions: int) -> str:
+  """Seed-mean accuracy per position, one row per variant (seeds in brackets)."""
+  head = "| model | " + " | ".join(str(i) for i in range(1, positions + 1)) + " |"
+  lines = [head, "|" + "---|" * (positions + 1)]
+  for name, rows in sorted(_mean_over_seeds(results, key).items(),
+                           key=lambda kv: VARIANTS.index(kv[0])):
+    cells = ["–" if np.isnan(a) else f"{a:.3f}" for a in _nanmean(rows)]
+    lines.append(f"| {name} ({len(rows)}) | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  sub = parser.add_subparsers(dest="command", required=True)
+  evaluate = sub.add_parser("evaluate", help="evaluate run workdirs into a JSON file")
+  evaluate.add_argument("workdirs", nargs="+")
+  evaluate.add_argument("--out", required=True)
+  evaluate.add_argument("--sentences", type=int, default=4096)
+  report = sub.add_parser("report", help="tables (stdout) and figures from the JSON file")
+  report.add_argument("results")
+  report.add_argument("--figures", default="docs/results")
+  report.add_argument("--trained", type=int, default=6)
+  args = parser.parse_args(argv)
+  if args.command == "evaluate":
+    results = [evaluate_run(w, args.sentences) for w in args.workdirs]
+    with open(args.out, "w") as f:
+      json.dump(results, f, indent=1)
+    return
+  with open(args.results) as f:
+    results = json.load(f)
+  positions = len(results[0]["chain"])
+  os.makedirs(args.figures, exist_ok=True)
+  plot_positions(results, "chain", args.trained, os.path.join(args.figures, "lego_by_position.png"),
+                 "held-out chains (trained on positions 1-%d)" % args.trained)
+  plot_positions(results, "tree", args.trained, os.path.join(args.figures, "lego_tree.png"),
+                 "tree-shaped sentences (shortcut check)")
+  print("chains\n" + markdown_table(results, "chain", positions))
+  print("\ntrees\n" + markdown_table(results, "tree", positions))
+
+
+if __name__ == "__main__":
+  main()

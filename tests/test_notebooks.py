@@ -1,0 +1,55 @@
+"""Every notebook in notebooks/ runs top to bottom (nbclient), each on a tiny checkpoint.
+
+A notebook reads the workdir of the run it shows from an environment variable; CHECKPOINTS says, per
+notebook, how to make a tiny run for it and which variables to set. A notebook not listed runs as it
+is, so it must train whatever it needs itself, in well under a minute.
+"""
+import glob
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from experiments import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+quiet = lambda *_: None
+
+
+def _lego(workdir):
+  from experiments.configs.lego import get_config
+  from experiments.lego import LegoStudy
+  config = get_config("smoke")
+  train.train_and_evaluate(config, workdir, LegoStudy(config), print_fn=quiet)
+  return {"LEGO_WORKDIR": workdir, "LEGO_EVAL_SENTENCES": "256"}
+
+
+def _arithmetic(workdir):
+  from experiments.arithmetic import ArithmeticStudy
+  from experiments.configs.arithmetic import get_config
+  config = get_config("smoke,pos=abacus,format=reverse_operands+reverse")
+  config.update(dict(num_steps=10, eval_every=10, checkpoint_every=10))
+  train.train_and_evaluate(config, workdir, ArithmeticStudy(config), print_fn=quiet)
+  return {"ARITH_WORKDIR": workdir}
+
+
+CHECKPOINTS = {"lego_attention": _lego, "arithmetic_positions": _arithmetic}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: os.path.basename(p)[:-len(".ipynb")])
+def test_notebook_executes(path, tmp_path, monkeypatch):
+  name = os.path.basename(path)[:-len(".ipynb")]
+  if name in CHECKPOINTS:
+    for key, value in CHECKPOINTS[name](str(tmp_path / "run")).items():
+      monkeypatch.setenv(key, value)
+  monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  monkeypatch.setenv("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "cpu"))
+  with open(path) as f:
+    notebook = nbformat.read(f, as_version=4)
+  NotebookClient(notebook, timeout=170, kernel_name="python3",
+                 resources={"metadata": {"path": ROOT}}).execute()
+  errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+            if o.output_type == "error"]
+  assert not errors
