@@ -163,13 +163,14 @@ def run(config, workdir: str, print_fn=functools.partial(print, flush=True)) -> 
   if config.knowledge.probe_people:
     results["probe"] = probing_linear.p_probe(trainer.model(params), task, seed,
                                               config.knowledge.probe_people)
-  model = trainer.model(params)
-  if not config.knowledge.mixed:
-    tuned = train.train_and_evaluate(finetune_config(config), os.path.join(workdir, "finetune"),
-                                     KnowledgeStudy(config, "finetune"), print_fn,
-                                     init_params=lambda _: params)
-    model = tuned["trainer"].model(tuned["state"]["params"])
-  results["qa"] = qa_accuracy(model, task, seed, config.knowledge.qa_eval_people)
+  if config.knowledge.qa:
+    model = trainer.model(params)
+    if not config.knowledge.mixed:
+      tuned = train.train_and_evaluate(finetune_config(config), os.path.join(workdir, "finetune"),
+                                       KnowledgeStudy(config, "finetune"), print_fn,
+                                       init_params=lambda _: params)
+      model = tuned["trainer"].model(tuned["state"]["params"])
+    results["qa"] = qa_accuracy(model, task, seed, config.knowledge.qa_eval_people)
   report(results, workdir, print_fn)
   return results
 
@@ -181,10 +182,11 @@ def report(results: dict, workdir: str, print_fn=print) -> None:
            f"{cap['params']:,} parameters = {cap['bits_per_param']:.4f} bits/param")
   if "capacity_int8" in results:
     print_fn(f"capacity int8: {results['capacity_int8']['bits_per_param']:.4f} bits/param")
-  qa = results["qa"]
+  qa = results.get("qa", {})
   attributes = [k.split("/")[1] for k in qa if k.startswith("P_train/")]
-  print_fn(f"{'QA exact match':<16}" + "".join(f"{a:>14}" for a in attributes) + f"{'mean':>8}")
-  for split in PEOPLE_SPLITS:
+  if qa:
+    print_fn(f"{'QA exact match':<16}" + "".join(f"{a:>14}" for a in attributes) + f"{'mean':>8}")
+  for split in PEOPLE_SPLITS if qa else ():
     print_fn(f"{split:<16}" + "".join(f"{qa[f'{split}/{a}']:>14.3f}" for a in attributes)
              + f"{qa[split]:>8.3f}")
   if "probe" in results:
@@ -193,7 +195,8 @@ def report(results: dict, workdir: str, print_fn=print) -> None:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=1)
-    knowledge_plots.qa_by_attribute(qa, os.path.join(workdir, "qa_accuracy.png"))
+    if qa:
+      knowledge_plots.qa_by_attribute(qa, os.path.join(workdir, "qa_accuracy.png"))
     if "probe" in results:
       knowledge_plots.probe_heatmap(results["probe"], os.path.join(workdir, "p_probe.png"))
 

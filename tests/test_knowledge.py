@@ -3,19 +3,28 @@ greedy generation."""
 import json
 import os
 
+import nbformat
 import numpy as np
+import pytest
+from nbclient import NotebookClient
 
 from experiments import knowledge
 from experiments.configs.knowledge import get_config
 from experiments.metric_writer import read_jsonl
 from tasks.biography import ATTRIBUTES
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 quiet = lambda *_: None
 
 
-def test_smoke_run_reports_capacity_probes_and_qa(tmp_path):
-  config = get_config("smoke")
-  results = knowledge.run(config, str(tmp_path), print_fn=quiet)
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("knowledge_smoke")
+  return workdir, knowledge.run(get_config("smoke"), str(workdir), print_fn=quiet)
+
+
+def test_smoke_run_reports_capacity_probes_and_qa(smoke_run):
+  tmp_path, results = smoke_run
   cap = results["capacity"]
   assert cap["bits"] < cap["max_bits"] and cap["params"] == results["params"]
   assert abs(cap["bits_per_param"] * cap["params"] - cap["bits"]) < 1e-6 * abs(cap["bits"])
@@ -40,3 +49,17 @@ def test_qa_finetuning_memorises_p_train_and_eval_matches_generation(tmp_path):
   last = [r for r in read_jsonl(tmp_path / "finetune" / "metrics.jsonl") if "eval/qa/P_train" in r]
   assert last[-1]["eval/qa/P_train"] == 1.0  # by teacher-forced exact match, in the loop
   assert results["qa"]["P_test"] < 0.5  # nothing about P_test was ever learnt
+
+
+def test_notebook_runs_on_the_smoke_checkpoint(smoke_run, monkeypatch):
+  workdir, _ = smoke_run
+  monkeypatch.setenv("KNOWLEDGE_WORKDIR", str(workdir))
+  monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  with open(os.path.join(ROOT, "notebooks", "knowledge_probes.ipynb")) as f:
+    notebook = nbformat.read(f, as_version=4)
+  NotebookClient(notebook, timeout=300, kernel_name="python3", resources={
+      "metadata": {"path": ROOT}}).execute()
+  printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code"
+                    for o in c.get("outputs", []))
+  assert "P_test" in printed and "bits/param" in printed and "sentence 6 end" in printed

@@ -9,7 +9,8 @@ no dropout) pretrained on bioS, then QA fine-tuned on P_train (or mixed training
 
 Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permute, fullname,
 layers, heads, exposures (times each person's biography is seen in pretraining), qa_epochs,
-batch, lr, bios_per_window, seed. Pretraining steps follow from exposures.
+batch, lr, bios_per_window, seed, qa (False: pretraining and capacity only), probe.
+Pretraining steps follow from exposures.
 """
 import math
 
@@ -21,7 +22,8 @@ from models.transformer import model_config
 
 PRESETS = ("smoke", "mixed")
 KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
-             exposures=100, qa_epochs=4, batch=64, lr=1e-3, bios_per_window=2, seed=0)
+             exposures=100, qa_epochs=4, batch=64, lr=1e-3, bios_per_window=2, seed=0, qa=True,
+             probe=True)
 SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
              batch=16)
 MIXED_QA_SHARE = 0.25
@@ -48,7 +50,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       pos_encoding="rotary")
   qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
   config.knowledge = ml_collections.ConfigDict(dict(
-      mixed=mixed, quantize=True, probe_people=min(k["people"], 2000),
+      mixed=mixed, quantize=True, qa=k["qa"], probe_people=min(k["people"], 2000) * k["probe"],
       qa_eval_people=min(k["people"] // 2, 1000),
       finetune=dict(num_steps=qa_steps, learning_rate=k["lr"] / 3, warmup_steps=qa_steps // 10,
                     weight_decay=0.01, log_every=max(1, qa_steps // 10),
@@ -58,3 +60,23 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval_size = 32
     config.knowledge.finetune.update(dict(eval_size=32))
   return config
+
+
+SWEEPS = {
+    # Part 3.1: extraction needs knowledge augmentation (P_test QA, published ~10% vs ~97%).
+    "extraction": [f"people=4000,exposures=200,layers=4,heads=4,batch=128{extra}" for extra in (
+        "", ",multi=5,permute=True", ",multi=5,permute=True,fullname=True")]
+    + ["mixed,people=4000,exposures=200,layers=4,heads=4,batch=128"],
+    # Part 3.3: bits stored vs parameters at 100 and 1000 exposures (published ~1 and ~2 bits/param).
+    "capacity100": [f"people=20000,exposures=100,layers={l},heads={h},batch=128,qa=False,probe=False"
+                    for l, h in ((1, 1), (2, 1), (4, 1), (2, 2))],
+    "capacity1000": [f"people=20000,exposures=1000,layers={l},heads={h},batch=128,qa=False,"
+                     "probe=False" for l, h in ((1, 1), (2, 1), (4, 1))],
+}
+
+
+def get_sweep(arg: str) -> list[str]:
+  """Variant strings of a named sweep (each runs as `knowledge.py:<variant>`)."""
+  if arg not in SWEEPS:
+    raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(SWEEPS)}")
+  return SWEEPS[arg]
