@@ -39,3 +39,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         num_steps=steps, warmup_steps=steps // 10, learning_rate=1e-3, log_every=steps // 10,
         manipulation_head=0, association_head=1))
   return config
+
+
+def get_sweep(arg: str | None = None) -> list[dict]:
+  """Sweeps of this study; a point is {"config": variant, "dotted.field": value, ...}.
+
+      python -m launch.sweep --config=experiments/configs/lego.py:depth --workdir=runs/depth
+      python -m launch.slurm --config=experiments/configs/lego.py:depth --workdir=runs/depth --submit
+  """
+  sweeps = {
+      "smoke": [{"config": "smoke", "model.num_layers": n} for n in (1, 2)],
+      "depth": [{"config": f"layers={n}"} for n in (1, 2, 3, 4, 6)],
+      "tied": [{"config": f"layers={n}{t}"} for n in (2, 4, 6) for t in ("", ",tied")],
+      "train_positions": [{"config": f"train_positions={k}"} for k in (2, 4, 6, 8, 12)],
+      "seeds": [{"config": f"seed={s}"} for s in range(5)],
+  }
+  if arg not in sweeps:
+    raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(sweeps)}")
+  return sweeps[arg]
