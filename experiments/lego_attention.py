@@ -88,7 +88,8 @@ def plot_attention(probes, labels, layers: int, heads: int, path: str | None = N
       ax.set_yticks(ticks, labels, fontsize=4)
       title = name
       if scores is not None:
-        title += f"\nassoc {scores[name]['association']:.2f} manip {scores[name]['manipulation']:.2f}"
+        score = scores[name]
+        title += f"\nassoc {score['association']:.2f} manip {score['manipulation']:.2f}"
       ax.set_title(title, fontsize=8)
   fig.tight_layout()
   if path:

@@ -1,10 +1,10 @@
-"""Mimicking pretraining (Zhang et al. 2022): before LEGO training, a randomly initialised model learns
-only to make, in every layer, one head follow the manipulation pattern (kernel [1, 2, 4, 2, 1] around
-each token) and one the association pattern (identical tokens), by a KL loss against those targets
-(each + 1e-3, row-normalised) on fresh LEGO sentences. The result then starts ordinary LEGO training.
+"""Mimicking pretraining (Zhang et al. 2022): before LEGO training, a randomly initialised model
+learns only to make, in every layer, one head follow the manipulation pattern (kernel [1, 2, 4, 2, 1]
+around each token) and one the association pattern (identical tokens), by a KL loss against those
+targets (each + 1e-3, row-normalised) on fresh LEGO sentences. Ordinary LEGO training follows.
 
     python -m experiments.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
-    python -m experiments.mimic --config=experiments/configs/lego.py:mimic,smoke --workdir=/tmp/mimic
+    python -m experiments.mimic --config=experiments/configs/lego.py:mimic,smoke --workdir=/tmp/m
 
 The stage's settings are `config.mimic` (steps, learning rate, which heads; optimiser fields it does
 not set are the run's). It runs only while the workdir holds no checkpoint, and is deterministic, so

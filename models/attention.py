@@ -87,7 +87,7 @@ def _row_normalise(scores, causal: bool, key_mask):
 
 
 def manipulation_pattern(length: int, *, causal: bool = False, key_mask=None, floor: float = 0.0):
-  """[1 or B, 1, T, T]: the kernel [1, 2, 4, 2, 1] around each query (+ floor), rows summing to 1."""
+  """[1 or B, 1, T, T]: the kernel [1, 2, 4, 2, 1] around each query (+ floor), rows sum to 1."""
   offset = jnp.arange(length)[None, :] - jnp.arange(length)[:, None]  # key - query
   half = len(MANIPULATION_KERNEL) // 2
   kernel = jnp.asarray(MANIPULATION_KERNEL)[jnp.clip(offset + half, 0, 2 * half)]

@@ -1,5 +1,5 @@
-"""Probing: every layer's attention maps (per head) and residual stream under stable names, and scores
-that say which pattern each head follows.
+"""Probing: every layer's attention maps (per head) and residual stream under stable names, and
+scores that say which pattern each head follows.
 
     probes = probing.probe(model, tokens)
     probes["layer_0/head_1/attention"]   # [batch, query, key]

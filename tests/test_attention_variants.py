@@ -1,5 +1,5 @@
 """Attention variants: fast path against reference, conv-QKV's identity kernel against vanilla, the
-fixed LEGO patterns against their definitions, and the parameter / FLOP savings of LEGO attention."""
+fixed LEGO patterns against their definitions, and what LEGO attention saves (parameters, FLOPs)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,7 +49,7 @@ def test_identity_kernel_conv_qkv_is_vanilla_exactly(causal, width):
                      rngs=nnx.Rngs(1))
   conv = _with_vanilla_params(conv, vanilla)
   tokens = _tokens()
-  real = np.asarray(KEY_MASK)  # padded positions are zeroed before the convolution; no one reads them
+  real = np.asarray(KEY_MASK)  # padding is zeroed before the convolution; nothing reads it
   np.testing.assert_array_equal(conv(tokens, key_mask=KEY_MASK)[real],
                                 vanilla(tokens, key_mask=KEY_MASK)[real])
 

@@ -52,7 +52,8 @@ def test_pretrains_once_then_fine_tunes_and_resumes(tmp_path):
   config = get_config("mimic,smoke")
   config.update(dict(num_steps=6, warmup_steps=1, log_every=2, eval_every=6, checkpoint_every=2))
   lines = []
-  first = mimic.train_and_evaluate(config, str(tmp_path), LegoStudy(config), lines.append, stop_at=2)
+  first = mimic.train_and_evaluate(config, str(tmp_path), LegoStudy(config), lines.append,
+                                   stop_at=2)
   assert any(line.startswith("mimic step 10/10") for line in lines)
   plain = train.train_and_evaluate(config, str(tmp_path / "plain"), LegoStudy(config),
                                    print_fn=lambda *_: None, stop_at=2)
