@@ -1,0 +1,67 @@
+"""Figures of docs/results/arithmetic.md from the gathered grids (arithmetic_runs.sh -> summary.json).
+
+    python docs/results/arithmetic_plots.py docs/results/arithmetic_summary.json docs/results
+"""
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+METHODS = ("learned", "random_space", "random_embedding", "randomized", "abacus")
+FORMATS = ("plain", "reverse", "pad", "pad_reverse")
+
+
+def seeds(summary, method):
+  return [np.array(r["grid"]) for name, r in sorted(summary.items())
+          if name.rsplit("_s", 1)[0] == method]
+
+
+def addition(summary, path):
+  fig, ax = plt.subplots(figsize=(8.0, 3.8))
+  for method in METHODS:
+    diag = np.array([np.diag(g) for g in seeds(summary, method)])  # [seeds, digits]
+    if not len(diag):
+      continue
+    x = np.arange(1, diag.shape[1] + 1)
+    ax.plot(x, diag.mean(0), "o-", ms=3, label=f"{method} ({len(diag)} seeds)")
+    ax.fill_between(x, diag.min(0), diag.max(0), alpha=0.15)
+  ax.axvspan(0.5, 10.5, color="gray", alpha=0.08, label="trained lengths")
+  ax.set(xlabel="digits of a = digits of b", ylabel="exact match (mean, min-max band)",
+         ylim=(-0.02, 1.02), title="addition, trained on 1-10 digits")
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def multiplication(summary, path):
+  fig, axes = plt.subplots(1, len(FORMATS), figsize=(3.0 * len(FORMATS), 3.0))
+  for ax, name in zip(axes, FORMATS):
+    grid = np.array(summary[name]["grid"])
+    n = len(grid)
+    ax.imshow(grid, vmin=0, vmax=1, origin="lower", extent=(0.5, n + 0.5, 0.5, n + 0.5))
+    for i in range(n):
+      for j in range(n):
+        ax.text(j + 1, i + 1, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if grid[i, j] < 0.6 else "black")
+    ax.set(title=f"{name} (mean {grid.mean():.2f})", xlabel="digits of b", ylabel="digits of a",
+           xticks=range(1, n + 1), yticks=range(1, n + 1))
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def main(summary_path, out):
+  with open(summary_path) as f:
+    summary = json.load(f)
+  addition(summary, os.path.join(out, "arithmetic_addition_length.png"))
+  multiplication(summary, os.path.join(out, "arithmetic_multiplication.png"))
+
+
+if __name__ == "__main__":
+  main(*sys.argv[1:])
