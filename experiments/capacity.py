@@ -1,6 +1,7 @@
 """The knowledge-capacity meter: bits of knowledge a model provably stores ("Physics of LMs" 3.3).
 
-For bioS(N), with p1 the model's summed cross-entropy (nats) over a person's name tokens and p2 over
+For bioS(N), with p1 the model's summed cross-entropy (nats) over a person's name tokens (and the
+words before the name) and p2 over
 that person's attribute-value tokens, averaged over people:
 
     bits >= N log2((N0 - N) / e^p1) + N log2(S0 / e^p2)
@@ -43,10 +44,16 @@ def max_bits(people: int, value_space_bits, names: int = NUM_NAMES) -> float:
 
 
 def person_losses(losses, person, kind, num_people: int):
-  """Per-person sums of token losses [B, T] over name tokens and value tokens; gender revealed."""
+  """Per-person sums of token losses [B, T] over the name and over value tokens; gender revealed.
+
+  Rows hold one person each (`person_rows`). The name's share is every token up to the end of the
+  first mention of the name: words before it ("In fact , ...") are drawn per biography and
+  identify the person too, so leaving them out would credit the name term with their information.
+  """
   losses, person, kind = np.asarray(losses, float), np.asarray(person), np.asarray(kind)
   sums = lambda mask: np.bincount(person[mask], losses[mask], minlength=num_people)
-  name = sums((kind == KIND_NAME) & (person >= 0))
+  up_to_name = np.flip(np.maximum.accumulate(np.flip(kind == KIND_NAME, 1), axis=1), 1)
+  name = sums(up_to_name & (person >= 0))
   value = sums((kind >= KIND_GENDER) & (person >= 0))  # gender word and attribute values
   gender = np.bincount(person[(kind == KIND_GENDER) & (person >= 0)], minlength=num_people) > 0
   return name, value, gender

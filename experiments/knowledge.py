@@ -147,13 +147,16 @@ def _pad(rows: np.ndarray, width: int) -> np.ndarray:
 
 
 def run(config, workdir: str, print_fn=functools.partial(print, flush=True)) -> dict:
-  """All stages; returns (and writes to results.json) the capacity, probes and QA accuracy."""
+  """All stages; returns (and writes to results.json) the capacity, probes and QA accuracy, or
+  None when a stage stopped early (preempted)."""
   pretrain = KnowledgeStudy(config, "pretrain")
   task, seed = pretrain.task, config.seed
   print_fn(f"bioS: {task.people} people, multi={task.multi}, permute={task.permute}, "
            f"fullname={task.fullname}, mixed={config.knowledge.mixed}; {len(task.vocab)} tokens, "
            f"windows of {task.window}")
   result = train.train_and_evaluate(config, os.path.join(workdir, "pretrain"), pretrain, print_fn)
+  if _stopped_early(result, config, print_fn):
+    return None
   trainer, params = result["trainer"], result["state"]["params"]
   results = {"config": json.loads(config.to_json()), "params": num_params(trainer.model(params))}
   measure = capacity_meter(trainer)
@@ -169,10 +172,20 @@ def run(config, workdir: str, print_fn=functools.partial(print, flush=True)) -> 
       tuned = train.train_and_evaluate(finetune_config(config), os.path.join(workdir, "finetune"),
                                        KnowledgeStudy(config, "finetune"), print_fn,
                                        init_params=lambda _: params)
+      if _stopped_early(tuned, finetune_config(config), print_fn):
+        return None
       model = tuned["trainer"].model(tuned["state"]["params"])
     results["qa"] = qa_accuracy(model, task, seed, config.knowledge.qa_eval_people)
   report(results, workdir, print_fn)
   return results
+
+
+def _stopped_early(result, config, print_fn) -> bool:
+  """A stage cut short (preemption) leaves the later stages for the rerun that resumes it."""
+  if int(result["state"]["step"]) < config.num_steps:
+    print_fn("stopped before the end of a stage; rerun with the same workdir to continue")
+    return True
+  return False
 
 
 def report(results: dict, workdir: str, print_fn=print) -> None:

@@ -26,7 +26,10 @@ def sweep(name: str, root: str, print_fn=print) -> dict:
         summary[variant] = json.load(f)
       continue
     print_fn(f"== {name}: {variant}")
-    summary[variant] = knowledge.run(get_config(variant), workdir, print_fn)
+    results = knowledge.run(get_config(variant), workdir, print_fn)
+    if results is None:  # preempted: the rerun resumes this variant
+      return summary
+    summary[variant] = results
   os.makedirs(root, exist_ok=True)
   with open(os.path.join(root, "summary.json"), "w") as f:
     json.dump(summary, f, indent=1)

@@ -63,3 +63,11 @@ def test_notebook_runs_on_the_smoke_checkpoint(smoke_run, monkeypatch):
   printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code"
                     for o in c.get("outputs", []))
   assert "P_test" in printed and "bits/param" in printed and "sentence 6 end" in printed
+
+
+def test_a_preempted_stage_ends_the_run_without_results(tmp_path, monkeypatch):
+  stop_early = knowledge.train.train_and_evaluate
+  monkeypatch.setattr(knowledge.train, "train_and_evaluate",
+                      lambda *a, **k: stop_early(*a, **k, stop_at=2))
+  assert knowledge.run(get_config("smoke"), str(tmp_path), print_fn=quiet) is None
+  assert not os.path.exists(tmp_path / "results.json")
