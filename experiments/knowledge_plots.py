@@ -49,6 +49,21 @@ def capacity(points: list[dict], path: str) -> None:
   _save(fig, path)
 
 
+def extraction(summary: dict, path: str) -> None:
+  """Mean QA exact match on P_train and P_test per variant of a sweep ({variant: results})."""
+  variants = [v for v, r in summary.items() if "qa" in r]
+  x = np.arange(len(variants))
+  fig, ax = plt.subplots(figsize=(7, 3.8))
+  for i, split in enumerate(("P_train", "P_test")):
+    values = [summary[v]["qa"][split] for v in variants]
+    bars = ax.bar(x + (i - 0.5) * 0.4, values, 0.4, label=split)
+    ax.bar_label(bars, fmt="%.2f", fontsize=7)
+  ax.set(xticks=x, ylabel="QA exact match (mean of 6 attributes)", ylim=(0, 1.08))
+  ax.set_xticklabels(variants, fontsize=7)
+  ax.legend(loc="upper left")
+  _save(fig, path)
+
+
 def _save(fig, path: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=120)

@@ -3,7 +3,8 @@
     python -m experiments.knowledge_sweep extraction runs/extraction
     python -m experiments.knowledge_sweep capacity100 runs/capacity100
 
-Writes <root>/summary.json ({variant: results}) and, for capacity sweeps, <root>/capacity.png.
+Writes <root>/summary.json ({variant: results}), <root>/capacity.png (bits stored vs parameters)
+and, where the variants ran QA, <root>/extraction.png (P_train / P_test accuracy per variant).
 Rerunning resumes: finished variants are read back from their results.json.
 """
 from __future__ import annotations
@@ -38,6 +39,8 @@ def sweep(name: str, root: str, print_fn=print) -> dict:
   points += [dict(params=r["params"], bits=r["capacity_int8"]["bits"], label=f"{name} int8")
              for r in summary.values() if "capacity_int8" in r]
   knowledge_plots.capacity(points, os.path.join(root, "capacity.png"))
+  if any("qa" in r for r in summary.values()):
+    knowledge_plots.extraction(summary, os.path.join(root, "extraction.png"))
   return summary
 
 
