@@ -294,11 +294,10 @@ class BioSTask(PackedBiographies):
     tokens = np.zeros(shape[:2] + (self.max_bio_len,), np.int32)
     kinds = np.zeros(tokens.shape, np.int8)
     lengths = np.zeros(shape[:2], np.int32)
-    ids = self.vocab._ids
     for p in range(self.people):
       for j in range(self.multi):
         words, kind = self.biography(pop, p, templates[p, j], orders[p, j])
-        tokens[p, j, :len(words)] = [ids[w] for w in words]
+        tokens[p, j, :len(words)] = self.vocab.encode(words)
         kinds[p, j, :len(words)] = kind
         lengths[p, j] = len(words)
     return Corpus(tokens, kinds, lengths)
@@ -320,13 +319,13 @@ class BioSTask(PackedBiographies):
 
   def qa_prompts(self, seed: int, people: np.ndarray, attribute: str):
     """Prompts [n, P] (all the same length for one attribute) and answers [n, A] (PAD-padded)."""
-    pop, ids = self.population(seed), self.vocab._ids
+    pop, encode = self.population(seed), self.vocab.encode
     pairs = [self.question(pop, int(p), attribute) for p in people]
-    prompts = np.array([[ids[CLS]] + [ids[w] for w in q] for q, _ in pairs], np.int32)
+    prompts = np.stack([encode([CLS, *q]) for q, _ in pairs])
     width = max(len(a) for _, a in pairs)
     answers = np.zeros((len(pairs), width), np.int32)
     for r, (_, a) in enumerate(pairs):
-      answers[r, :len(a)] = [ids[w] for w in a]
+      answers[r, :len(a)] = encode(a)
     return prompts, answers
 
   # -- batches -----------------------------------------------------------------------------------
@@ -349,7 +348,7 @@ class BioSTask(PackedBiographies):
 
   def _qa_rows(self, seed: int, people: str, first: int, count: int, per_row: int, width: int):
     """Rows of `per_row` QA pairs each, from a stream of rounds of shuffled (person, attr) items."""
-    pop, ids = self.population(seed), self.vocab._ids
+    pop = self.population(seed)
     items = self.qa_items(seed, people)
     g = first + np.arange(count * per_row)
     rounds, slots = np.divmod(g, len(items))
@@ -357,7 +356,7 @@ class BioSTask(PackedBiographies):
     person = np.full(seq.shape, -1, np.int32)
     kind = np.zeros(seq.shape, np.int32)
     answer = np.zeros(seq.shape, bool)
-    seq[:, 0] = ids[CLS]
+    seq[:, 0] = self.vocab.id(CLS)
     perms = {int(r): _round_permutation(seed, STREAMS[people], int(r), len(items))
              for r in np.unique(rounds)}
     for r in range(count):
@@ -367,7 +366,7 @@ class BioSTask(PackedBiographies):
         p, a = items[perms[int(rounds[flat])][slots[flat]]]
         prompt, reply = self.question(pop, int(p), ATTRIBUTES[a])
         words = prompt + reply
-        seq[r, at:at + len(words)] = [ids[w] for w in words]
+        seq[r, at:at + len(words)] = self.vocab.encode(words)
         person[r, at:at + len(words)] = p
         span = slice(at + len(prompt), at + len(words))
         answer[r, span] = True
