@@ -1,6 +1,8 @@
 """The knowledge study ("Physics of LMs" 3.1 / 3.3): a GPT-2-style decoder learns bioS biographies.
 
-Stages, each a run of the shared train loop in its own sub-workdir (each resumes on its own):
+Data: bioS (default) or bioD(N, K, C, D, L, T) (`knowledge.data`; bioD runs the pretraining stage
+and the capacity meter only). Stages, each a run of the shared train loop in its own sub-workdir
+(each resumes on its own):
   pretrain   biographies (or, with knowledge.mixed, biographies mixed with P_train QA pairs);
              then the capacity meter (float32 and int8 weights) and the P-probes;
   finetune   QA pairs of P_train people, from the pretrained weights (skipped when mixed).
@@ -29,7 +31,8 @@ from experiments import knowledge_plots, probing_linear, train
 from experiments.quantize import quantize_int8
 from models.decoding import greedy_generate
 from models.transformer import num_params
-from tasks.biography import ATTRIBUTES, KIND_VALUE, BioSTask
+from tasks.biod import BioDTask
+from tasks.biography import ATTRIBUTES, KIND_NAME, KIND_VALUE, BioSTask
 from tasks.vocab import SEP
 
 STAGES = ("pretrain", "finetune")
@@ -63,12 +66,7 @@ class KnowledgeStudy:
     return batch
 
   def loss(self, logits, batch):
-    weights = batch["weights"]
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
-    total = jnp.maximum(weights.sum(), 1.0)
-    loss = (losses * weights).sum() / total
-    correct = (logits.argmax(-1) == batch["targets"]) * weights
-    return loss, {"loss": loss, "token_accuracy": correct.sum() / total}
+    return weighted_loss(logits, batch)
 
   def eval_sums(self, logits, batch):
     """Teacher-forced exact match per row: equal to greedy generation's exact match, since greedy
@@ -92,6 +90,57 @@ class KnowledgeStudy:
 
   def headline(self, metrics):
     return f"QA exact P_train {metrics['qa/P_train']:.3f} P_test {metrics['qa/P_test']:.3f}"
+
+
+class BioDStudy:
+  """bioD(N, K, C, D, L, T) for the train loop: pretraining only; eval tracks the losses the
+  capacity meter reads (name and value tokens, per person) on the first eval_size people."""
+
+  def __init__(self, config):
+    self.seed = config.seed
+    self.task = BioDTask(**config.task.to_dict())
+
+  def model_fields(self):
+    size = len(self.task.vocab)
+    return {"vocab_size": size, "num_outputs": size, "max_len": self.task.window, "causal": True}
+
+  def batch(self, split, step, batch_size):
+    if split == "train":
+      return self.task.batch(self.seed, "bio", step, batch_size)
+    people = (step * batch_size + np.arange(batch_size)) % self.task.people
+    return self.task.person_rows(self.seed, people)
+
+  def loss(self, logits, batch):
+    return weighted_loss(logits, batch)
+
+  def eval_sums(self, logits, batch):
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+    is_name = batch["kind"] == KIND_NAME
+    up_to_name = jnp.flip(jax.lax.cummax(jnp.flip(is_name, 1).astype(jnp.int32), axis=1), 1) > 0
+    is_value = batch["kind"] >= KIND_VALUE
+    return {"name": (losses * up_to_name).sum(), "value": (losses * is_value).sum(),
+            "people": jnp.float32(len(logits))}
+
+  def summarize(self, sums):
+    p1, p2 = sums["name"] / sums["people"], sums["value"] / sums["people"]
+    per_person = capacity_lib.bits_stored([p1], [p2], self.task.value_space_bits(np.zeros(1)))
+    return {"p1": float(p1), "p2": float(p2), "bits_per_person": per_person["bits"]}
+
+  def headline(self, metrics):
+    return f"p1 {metrics['p1']:.2f} p2 {metrics['p2']:.2f} nats/person"
+
+
+def weighted_loss(logits, batch):
+  weights = batch["weights"]
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+  total = jnp.maximum(weights.sum(), 1.0)
+  loss = (losses * weights).sum() / total
+  correct = (logits.argmax(-1) == batch["targets"]) * weights
+  return loss, {"loss": loss, "token_accuracy": correct.sum() / total}
+
+
+def make_study(config, stage: str = "pretrain"):
+  return BioDStudy(config) if config.knowledge.data == "biod" else KnowledgeStudy(config, stage)
 
 
 def finetune_config(config) -> ml_collections.ConfigDict:
@@ -149,11 +198,9 @@ def _pad(rows: np.ndarray, width: int) -> np.ndarray:
 def run(config, workdir: str, print_fn=functools.partial(print, flush=True)) -> dict:
   """All stages; returns (and writes to results.json) the capacity, probes and QA accuracy, or
   None when a stage stopped early (preempted)."""
-  pretrain = KnowledgeStudy(config, "pretrain")
+  pretrain = make_study(config)
   task, seed = pretrain.task, config.seed
-  print_fn(f"bioS: {task.people} people, multi={task.multi}, permute={task.permute}, "
-           f"fullname={task.fullname}, mixed={config.knowledge.mixed}; {len(task.vocab)} tokens, "
-           f"windows of {task.window}")
+  print_fn(f"{config.knowledge.data}: {task}; {len(task.vocab)} tokens, windows of {task.window}")
   result = train.train_and_evaluate(config, os.path.join(workdir, "pretrain"), pretrain, print_fn)
   if _stopped_early(result, config, print_fn):
     return None
@@ -163,10 +210,11 @@ def run(config, workdir: str, print_fn=functools.partial(print, flush=True)) -> 
   results["capacity"] = measure(params, task, seed)
   if config.knowledge.quantize:
     results["capacity_int8"] = measure(quantize_int8(params), task, seed)
-  if config.knowledge.probe_people:
+  biod = config.knowledge.data == "biod"  # no questions to ask, no probe targets
+  if config.knowledge.probe_people and not biod:
     results["probe"] = probing_linear.p_probe(trainer.model(params), task, seed,
                                               config.knowledge.probe_people)
-  if config.knowledge.qa:
+  if config.knowledge.qa and not biod:
     model = trainer.model(params)
     if not config.knowledge.mixed:
       tuned = train.train_and_evaluate(finetune_config(config), os.path.join(workdir, "finetune"),
@@ -229,7 +277,7 @@ def main():
       sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
     try:
-      KnowledgeStudy(flags.FLAGS.config)  # task parameters are checked here
+      make_study(flags.FLAGS.config)  # task parameters are checked here
       run(flags.FLAGS.config, flags.FLAGS.workdir)
     except (ValueError, train.SetupError) as e:
       sys.exit(f"error: {e}")

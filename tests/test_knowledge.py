@@ -71,3 +71,11 @@ def test_a_preempted_stage_ends_the_run_without_results(tmp_path, monkeypatch):
                       lambda *a, **k: stop_early(*a, **k, stop_at=2))
   assert knowledge.run(get_config("smoke"), str(tmp_path), print_fn=quiet) is None
   assert not os.path.exists(tmp_path / "results.json")
+
+
+def test_biod_run_measures_the_values_it_memorised(tmp_path):
+  config = get_config("smoke,data=biod,people=20,K=2,C=1,D=4,L=1,T=8,exposures=300,lr=0.01")
+  results = knowledge.run(config, str(tmp_path), print_fn=quiet)
+  assert "qa" not in results and "probe" not in results
+  most = 20 * 2 * 1 * 2  # N K C log2 D bits of values
+  assert 0.75 * most < results["capacity"]["value_bits"] <= most

@@ -6,10 +6,13 @@ no dropout) pretrained on bioS, then QA fine-tuned on P_train (or mixed training
     python -m experiments.knowledge \
         --config=experiments/configs/knowledge.py:people=2000,multi=5,permute=True --workdir=runs/m5p
     python -m experiments.knowledge --config=experiments/configs/knowledge.py:mixed --workdir=runs/mix
+    python -m experiments.knowledge \
+        --config=experiments/configs/knowledge.py:data=biod,people=5000,K=4,C=2,D=16 --workdir=runs/d
 
 Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permute, fullname,
 layers, heads, exposures (times each person's biography is seen in pretraining), qa_epochs,
-batch, lr, bios_per_window, seed, qa (False: pretraining and capacity only), probe.
+batch, lr, bios_per_window, seed, qa (False: pretraining and capacity only), probe;
+data=biod with K, C, D, L, T for bioD(N=people, K, C, D, L, T) (pretraining and capacity only).
 Pretraining steps follow from exposures.
 """
 import math
@@ -23,7 +26,7 @@ from models.transformer import model_config
 PRESETS = ("smoke", "mixed")
 KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
              exposures=100, qa_epochs=4, batch=64, lr=1e-3, bios_per_window=2, seed=0, qa=True,
-             probe=True)
+             probe=True, data="bios", K=4, C=2, D=16, L=2, T=32)
 SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
              batch=16)
 MIXED_QA_SHARE = 0.25
@@ -42,15 +45,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       warmup_steps=min(1000, steps // 10), final_lr_ratio=0.1, weight_decay=0.1, b2=0.98,
       log_every=max(1, steps // 20), eval_every=max(1, steps // 4), checkpoint_every=steps,
       eval_size=256))
-  config.task = ml_collections.ConfigDict(dict(
-      people=k["people"], multi=k["multi"], permute=k["permute"], fullname=k["fullname"],
-      bios_per_window=k["bios_per_window"], mixed_qa_share=MIXED_QA_SHARE))
+  if k["data"] not in ("bios", "biod") or mixed and k["data"] == "biod":
+    raise ValueError(f"config variant: data={k['data']!r}; allowed: bios, biod (not with mixed)")
+  if k["data"] == "biod":
+    config.task = ml_collections.ConfigDict(dict(
+        people=k["people"], attributes=k["K"], chunks=k["C"], pool=k["D"], length=k["L"],
+        values=k["T"], bios_per_window=k["bios_per_window"]))
+  else:
+    config.task = ml_collections.ConfigDict(dict(
+        people=k["people"], multi=k["multi"], permute=k["permute"], fullname=k["fullname"],
+        bios_per_window=k["bios_per_window"], mixed_qa_share=MIXED_QA_SHARE))
   config.model = model_config(
       d_model=64 * k["heads"], num_heads=k["heads"], num_layers=k["layers"], d_ff=256 * k["heads"],
       pos_encoding="rotary")
   qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
   config.knowledge = ml_collections.ConfigDict(dict(
-      mixed=mixed, quantize=True, qa=k["qa"], probe_people=min(k["people"], 2000) * k["probe"],
+      data=k["data"], mixed=mixed, quantize=True, qa=k["qa"], probe_people=min(k["people"], 2000) * k["probe"],
       qa_eval_people=min(k["people"] // 2, 1000),
       finetune=dict(num_steps=qa_steps, learning_rate=k["lr"] / 3, warmup_steps=qa_steps // 10,
                     weight_decay=0.01, log_every=max(1, qa_steps // 10),
