@@ -35,7 +35,7 @@ def probe_heatmap(probe: dict, path: str) -> None:
 
 
 def capacity(points: list[dict], path: str) -> None:
-  """Bits stored vs parameters, one marker per run ({params, bits, label}), with 1 and 2 bits/param."""
+  """Bits stored vs parameters, a marker per run ({params, bits, label}); 1 and 2 bits/param lines."""
   fig, ax = plt.subplots(figsize=(5.5, 4))
   params = np.array([p["params"] for p in points], float)
   span = np.geomspace(params.min() / 1.5, params.max() * 1.5)

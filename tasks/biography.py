@@ -410,7 +410,7 @@ def join_pieces(tokens) -> str:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Print bioS people, biographies and QA as JSON lines.")
+  parser = argparse.ArgumentParser(description="Print bioS people, biographies, QA as JSON lines.")
   parser.add_argument("--people", type=int, default=3, help="how many people to print")
   parser.add_argument("--population", type=int, default=1000, help="N, people in the population")
   parser.add_argument("--multi", type=int, default=1)

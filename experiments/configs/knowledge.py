@@ -60,7 +60,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       pos_encoding="rotary")
   qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
   config.knowledge = ml_collections.ConfigDict(dict(
-      data=k["data"], mixed=mixed, quantize=True, qa=k["qa"], probe_people=min(k["people"], 2000) * k["probe"],
+      data=k["data"], mixed=mixed, quantize=True, qa=k["qa"],
+      probe_people=min(k["people"], 2000) * k["probe"],
       qa_eval_people=min(k["people"] // 2, 1000),
       finetune=dict(num_steps=qa_steps, learning_rate=k["lr"] / 3, warmup_steps=qa_steps // 10,
                     weight_decay=0.01, log_every=max(1, qa_steps // 10),
