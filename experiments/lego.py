@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -20,13 +21,38 @@ class LegoStudy:
   def __init__(self, config):
     self.seed = config.seed
     self.task = LegoTask(**config.task.to_dict())
+    self.curriculum = config.curriculum
+    if not 1 <= self.curriculum.min_vars <= self.task.num_vars:
+      raise ValueError(f"curriculum.min_vars: {self.curriculum.min_vars} is out of range; "
+                       f"allowed: 1..task.num_vars={self.task.num_vars}")
 
   def model_fields(self):
     return {"vocab_size": len(self.task.vocab), "num_outputs": self.task.num_classes,
             "max_len": self.task.seq_len, "causal": False}
 
   def batch(self, split, step, batch_size):
+    if split == "train" and step < self.curriculum.steps:
+      return self._short_chains(step, batch_size)
     return self.task.batch(self.seed, split, step, batch_size)
+
+  def _short_chains(self, step, batch_size):
+    """Curriculum: chains of min_vars..n_max variables, n_max growing linearly to num_vars.
+
+    Short chains make finding a parent's clause (the hop every position needs) easy to learn;
+    they are padded to the full length so the model sees one shape throughout.
+    """
+    n, low = self.task.num_vars, self.curriculum.min_vars
+    n_max = low + (n - low) * step // self.curriculum.steps
+    rng = np.random.default_rng([self.seed, 2, step])
+    lengths = np.sort(rng.integers(low, n_max + 1, size=batch_size))
+    parts = []
+    for m in np.unique(lengths):
+      task = dataclasses.replace(self.task, num_vars=int(m),
+                                 train_positions=min(self.task.train_positions, int(m)))
+      part = task.batch(self.seed, "train", step, int((lengths == m).sum()))
+      pad = self.task.seq_len - task.seq_len
+      parts.append({k: np.pad(v, ((0, 0), (0, pad))) for k, v in part.items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
   def loss(self, logits, batch):
     weights = batch["weights"]

@@ -34,11 +34,11 @@ def test_loss_is_masked_exactly_to_trained_positions():
 
 
 def test_training_solves_a_tiny_problem(tmp_path):
-  config = get_config("num_vars=3,train_positions=3,layers=3,d_model=32,heads=2")
-  config.update(dict(batch_size=64, num_steps=600, warmup_steps=50, learning_rate=3e-3,
-                     log_every=100, eval_every=600, checkpoint_every=600, eval_size=256))
+  config = get_config("num_vars=2,train_positions=2,layers=2,d_model=32,heads=2")
+  config.update(dict(batch_size=64, num_steps=400, warmup_steps=50, learning_rate=3e-3,
+                     log_every=100, eval_every=400, checkpoint_every=400, eval_size=256))
   result = train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
-  for i in (1, 2, 3):
+  for i in (1, 2):  # position 2 needs the parent's clause found by content: one real hop
     assert result["metrics"][f"accuracy/position_{i}"] == 1.0
 
 
@@ -106,3 +106,22 @@ def test_workdir_of_another_model_and_corrupt_checkpoint_fail_in_one_line(tmp_pa
   assert result.returncode != 0 and len(lines) == 1
   assert "checkpoint 15" in lines[0] and "cannot be restored" in lines[0]
   assert os.path.exists(tmp_path / "checkpoints" / "15")  # nothing written is deleted
+
+
+def test_curriculum_pads_short_chains_then_hands_over_to_the_task():
+  config = get_config()
+  config.curriculum.update(dict(min_vars=2, steps=100))
+  study = LegoStudy(config)
+  early, late = study.batch("train", 0, 64), study.batch("train", 99, 64)
+  for batch in (early, late):
+    assert batch["inputs"].shape == (64, 62)
+    np.testing.assert_array_equal(batch["weights"] > 0,
+                                  (batch["position"] >= 1) & (batch["position"] <= 6))
+  assert early["position"].max(1).max() == 2  # step 0: only two-variable chains
+  assert late["position"].max(1).max() > 8
+  done = study.batch("train", 100, 64)
+  expected = study.task.batch(config.seed, "train", 100, 64)
+  for key in expected:
+    np.testing.assert_array_equal(done[key], expected[key])
+  np.testing.assert_array_equal(study.batch("train", 7, 64)["inputs"],
+                                study.batch("train", 7, 64)["inputs"])

@@ -26,6 +26,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.task = ml_collections.ConfigDict(dict(
       num_vars=knobs["num_vars"], train_positions=knobs["train_positions"], group=knobs["group"],
       shuffle=True, held_out_buckets=8))
+  # Curriculum: the first `steps` train batches hold chains of min_vars..n variables (n_max growing
+  # linearly to num_vars), padded to full length; 0 turns it off.
+  config.curriculum = ml_collections.ConfigDict(dict(min_vars=2, steps=0))
   config.model = model_config(
       d_model=knobs["d_model"], num_heads=knobs["heads"], num_layers=knobs["layers"],
       d_ff=4 * knobs["d_model"], tied_layers="tied" in presets)
