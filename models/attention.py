@@ -67,11 +67,12 @@ def reference_attention(q, k, v, *, causal: bool, key_mask=None, bias=None):
   return out, weights
 
 
-def _attend(q, k, v, *, causal, key_mask, bias, capture):
+def _attend(q, k, v, *, causal, key_mask, bias, capture, implementation=None):
   """(output, weights or None) through the reference path when capturing, else the fast path."""
   if capture:
     return reference_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias)
-  return fast_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias), None
+  return fast_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias,
+                        implementation=implementation), None
 
 
 # -- fixed patterns (LEGO attention, mimicking targets, head scores) -----------------------------
@@ -121,6 +122,7 @@ class Attention(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs):
     d, h = config.d_model, config.num_heads
     self.causal = config.causal
+    self.implementation = config.attention_impl  # None: XLA chooses; 'cudnn' on GPU
     self.qkv = param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"), config.init_std)
     self.out = _out_projection(config, rngs)
 
@@ -131,7 +133,8 @@ class Attention(nnx.Module):
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
     q, k, v = self.project(x, key_mask)
     q, k = positional.rotate(q, k, positions)
-    y, weights = _attend(q, k, v, causal=self.causal, key_mask=key_mask,
+    y, weights = _attend(q, k, v, causal=self.causal, implementation=self.implementation,
+                         key_mask=key_mask,
                          bias=positional.bias(positions), capture=capture)
     return jnp.einsum("bthk,hkd->btd", y, self.out[...].astype(x.dtype)), weights
 
@@ -183,6 +186,7 @@ class LegoAttention(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs):
     d, h = config.d_model, config.num_heads
     self.causal = config.causal
+    self.implementation = config.attention_impl  # None: XLA chooses; 'cudnn' on GPU
     self.manipulation, self.association = (int(n) for n in config.lego_heads)
     self.fixed = self.manipulation + self.association
     if min(self.manipulation, self.association) < 0 or self.fixed > h:
@@ -217,7 +221,8 @@ class LegoAttention(nnx.Module):
       bias = positional.bias(positions)
       if bias is not None and bias.shape[1] > 1:  # a per-head bias: the learned heads' share
         bias = bias[:, self.fixed:]
-      y, w = _attend(q, k, v[:, :, self.fixed:], causal=self.causal, key_mask=key_mask, bias=bias,
+      y, w = _attend(q, k, v[:, :, self.fixed:], causal=self.causal,
+                     implementation=self.implementation, key_mask=key_mask, bias=bias,
                      capture=capture)
       ys.append(y)
       weights.append(w)

@@ -35,6 +35,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       tied_layers=False,    # one block applied num_layers times (ALBERT)
       pos_encoding="learned",
       attention="vanilla",
+      attention_impl=None,  # fast path: None (XLA chooses), "xla" or "cudnn" (GPU flash attention)
       lego_heads=(1, 1),    # attention=lego: fixed (manipulation, association) heads per layer
       conv_kernel=3,        # attention=conv_qkv: taps of the depthwise convolution on q, k, v
       dtype="float32",      # activation dtype; parameters stay float32
@@ -56,6 +57,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for name in ("vocab_size", "num_outputs", "d_model", "num_heads", "num_layers", "d_ff", "max_len"):
     if config[name] < 1:
       raise ValueError(f"model.{name}: {config[name]}; allowed: >= 1")
+  if config.attention_impl not in (None, "xla", "cudnn"):
+    raise ValueError(f"model.attention_impl: unknown {config.attention_impl!r}; allowed: None, xla, "
+                     "cudnn")
   if config.dtype not in ("float32", "bfloat16"):
     raise ValueError(f"model.dtype: unknown {config.dtype!r}; allowed: float32, bfloat16")
 
