@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import restore
+from experiments.configs.lego import get_config
 from experiments.lego import LegoStudy
 from experiments.metric_writer import read_jsonl
 from models import attention as attn_lib
@@ -59,8 +60,13 @@ def accuracy_by_position(model, study: LegoStudy, sentences: int = 2048, batch_s
   return accuracy.tolist(), count.astype(int).tolist()
 
 
+def load_run(workdir: str) -> restore.Run:
+  """A LEGO run, also one written before the config gained its newest sections."""
+  return restore.load(workdir, LegoStudy, defaults=get_config())
+
+
 def evaluate_run(workdir: str, sentences: int = 2048) -> dict:
-  run = restore.load(workdir, LegoStudy)
+  run = load_run(workdir)
   chain, _ = accuracy_by_position(run.model, run.study, sentences)
   tree, tree_count = accuracy_by_position(run.model, with_graph(run.config, "tree"), sentences)
   tokens = run.study.batch("test", 0, 64)["inputs"]
@@ -139,6 +145,23 @@ def markdown_table(results, key: str, positions: int) -> str:
   return "\n".join(lines)
 
 
+def head_table(results) -> str:
+  """Per variant (seed mean): each layer's best association and best manipulation head score."""
+  lines = ["| model | best association score per layer | best manipulation score per layer |",
+           "|---|---|---|"]
+  by_variant = {}
+  for r in results:
+    layers = sorted({h.split("/")[0] for h in r["head_scores"]}, key=lambda n: int(n[6:]))
+    best = [[max(v[kind] for h, v in r["head_scores"].items() if h.startswith(layer + "/"))
+             for layer in layers] for kind in ("association", "manipulation")]
+    by_variant.setdefault(r["variant"], []).append(best)
+  for name in sorted(by_variant, key=VARIANTS.index):
+    assoc, manip = np.mean(by_variant[name], axis=0)
+    lines.append(f"| {name} | {' '.join(f'{a:.2f}' for a in assoc)} | "
+                 f"{' '.join(f'{m:.2f}' for m in manip)} |")
+  return "\n".join(lines)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +189,7 @@ def main(argv=None):
                  "tree-shaped sentences (shortcut check)")
   print("chains\n" + markdown_table(results, "chain", positions))
   print("\ntrees\n" + markdown_table(results, "tree", positions))
+  print("\nheads\n" + head_table(results))
 
 
 if __name__ == "__main__":

@@ -51,8 +51,21 @@ def mimic_loss(probes, tokens, num_layers: int, heads: tuple[int, int], causal: 
   return total / (2 * num_layers)
 
 
+def attention_map_mask(params):
+  """1 on what decides where heads look (embeddings, positions, pre-attention norms, query and key
+  projections), 0 elsewhere. Trained freely, the stage also grows the values, outputs and MLPs to
+  steer later layers: the residual stream swelled ~6x and fine-tuning then stalled at chance."""
+  def mask(path, p):
+    names = {getattr(k, "key", None) for k in path}
+    if "qkv" in names:  # [d_model, (q, k, v), heads, head_dim]: not v
+      return jnp.zeros_like(p).at[:, :2].set(1.0)
+    return jnp.full_like(p, float(bool(names & {"embed", "positional", "attn_norm"})))
+  return jax.tree_util.tree_map_with_path(mask, params)
+
+
 def pretrain(config, study, trainer: train.Trainer, print_fn=print):
-  """Parameters after the mimicking stage, from the run's own random initialisation."""
+  """Parameters after the mimicking stage, from the run's own random initialisation; only those
+  in `attention_map_mask` change."""
   stage = ml_collections.ConfigDict({**config.to_dict(), **config.mimic.to_dict()})
   optimizer = train.make_optimizer(stage)
   heads = (stage.manipulation_head, stage.association_head)
@@ -66,9 +79,11 @@ def pretrain(config, study, trainer: train.Trainer, print_fn=print):
   def step(params, opt_state, tokens):
     loss, grads = jax.value_and_grad(loss_fn)(params, tokens)
     updates, opt_state = optimizer.update(grads, opt_state, params)
+    updates = jax.tree.map(jnp.multiply, updates, mask)  # weight decay included
     return optax.apply_updates(params, updates), opt_state, loss
 
   params = trainer.init()["params"]
+  mask = attention_map_mask(params)
   opt_state = optimizer.init(params)
   losses = []
   for i in range(stage.num_steps):

@@ -6,6 +6,7 @@ and a model holding the parameters of its latest checkpoint.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -25,12 +26,17 @@ class Run:
   step: int
 
 
-def load(workdir: str, study_cls) -> Run:
+def load(workdir: str, study_cls, defaults: ml_collections.ConfigDict | None = None) -> Run:
+  """The run in `workdir`. Sections of `defaults` (the study's current config) that its stored
+  config lacks, because they were added after it ran, take their default values."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise ValueError(f"workdir: {workdir} holds no run (no config.json)")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
+  for section in defaults or {}:
+    if section not in config:
+      config[section] = copy.deepcopy(defaults[section])
   study = study_cls(config)
   trainer = train.build_trainer(config, study)
   checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every)

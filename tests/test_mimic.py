@@ -40,12 +40,20 @@ def test_stage_teaches_the_patterns():
   trainer = train.build_trainer(config, study)
   tokens = study.batch("test", 0, 8)["inputs"]
   scores = lambda params: probing.head_scores(probing.probe(trainer.model(params), tokens), tokens)
-  before = scores(trainer.init()["params"])
-  after = scores(mimic.pretrain(config, study, trainer, print_fn=lambda *_: None))
+  initial = trainer.init()["params"]
+  before = scores(initial)
+  params = mimic.pretrain(config, study, trainer, print_fn=lambda *_: None)
+  after = scores(params)
   for layer in range(2):
     head = f"layer_{layer}"
     assert after[f"{head}/head_0"]["manipulation"] > before[f"{head}/head_0"]["manipulation"] + 0.4
     assert after[f"{head}/head_1"]["association"] > before[f"{head}/head_1"]["association"] + 0.3
+  # only what decides where heads look has moved: not values, outputs or MLPs
+  for block, start in zip(params["blocks"].values(), initial["blocks"].values()):
+    np.testing.assert_array_equal(block["mlp"]["wi"], start["mlp"]["wi"])
+    np.testing.assert_array_equal(block["attn"]["out"], start["attn"]["out"])
+    np.testing.assert_array_equal(block["attn"]["qkv"][:, 2], start["attn"]["qkv"][:, 2])
+    assert not np.allclose(block["attn"]["qkv"][:, :2], start["attn"]["qkv"][:, :2])
 
 
 def test_pretrains_once_then_fine_tunes_and_resumes(tmp_path):
