@@ -27,16 +27,15 @@ class Run:
 
 
 def load(workdir: str, study_cls, defaults: ml_collections.ConfigDict | None = None) -> Run:
-  """The run in `workdir`. Sections of `defaults` (the study's current config) that its stored
-  config lacks, because they were added after it ran, take their default values."""
+  """The run in `workdir`. Fields of `defaults` (the study's current config) that its stored config
+  lacks, because they were added after it ran, take their default values."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise ValueError(f"workdir: {workdir} holds no run (no config.json)")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  for section in defaults or {}:
-    if section not in config:
-      config[section] = copy.deepcopy(defaults[section])
+  if defaults is not None:
+    _fill_missing(config, defaults)
   study = study_cls(config)
   trainer = train.build_trainer(config, study)
   checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every)
@@ -48,3 +47,12 @@ def load(workdir: str, study_cls, defaults: ml_collections.ConfigDict | None = N
   finally:
     checkpoints.close()
   return Run(config, study, trainer.model(state["params"]), step)
+
+
+def _fill_missing(config, defaults) -> None:
+  for key, value in defaults.items():
+    if key not in config:
+      config[key] = copy.deepcopy(value)
+    elif isinstance(value, ml_collections.ConfigDict) and isinstance(config[key],
+                                                                    ml_collections.ConfigDict):
+      _fill_missing(config[key], value)

@@ -1,5 +1,7 @@
 """Probing: one named map per layer and head, head scores that recognise the fixed patterns, and
 probing a checkpoint written by experiments.lego."""
+import json
+
 import numpy as np
 import pytest
 from flax import nnx
@@ -61,6 +63,17 @@ def test_probe_a_checkpoint_from_experiments_lego(tmp_path):
   np.testing.assert_allclose(run.model(tokens), trained(tokens), atol=1e-6)
   scores = probing.head_scores(probing.probe(run.model, tokens), tokens)
   assert set(scores) == {f"layer_{i}/head_{h}" for i in range(2) for h in range(2)}
+
+
+def test_restore_fills_fields_added_after_a_run(tmp_path):
+  config = get_config("smoke")
+  config.update(dict(num_steps=2, warmup_steps=1, log_every=2, eval_every=2, checkpoint_every=2))
+  train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  stored = json.loads((tmp_path / "config.json").read_text())
+  del stored["model"]["dtype"], stored["task"]
+  (tmp_path / "config.json").write_text(json.dumps(stored))
+  run = restore.load(str(tmp_path), LegoStudy, defaults=get_config("smoke"))
+  assert run.config.model.dtype == "float32" and run.config.task.num_vars == 12
 
 
 def test_restore_says_when_a_workdir_holds_no_run(tmp_path):
