@@ -74,7 +74,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"eval_size: {config.eval_size} is not a multiple of "
                      f"batch_size={config.batch_size}")
   if not 0 <= config.warmup_steps < config.num_steps:
-    raise ValueError(f"warmup_steps: {config.warmup_steps}; allowed: 0..num_steps-1={config.num_steps - 1}")
+    raise ValueError(f"warmup_steps: {config.warmup_steps}; allowed: "
+                     f"0..num_steps-1={config.num_steps - 1}")
 
 
 def resolved_model_config(config, study: Study) -> ml_collections.ConfigDict:
@@ -199,7 +200,8 @@ class SetupError(ValueError):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: Study,
-                       print_fn: Callable[[str], None] = functools.partial(print, flush=True), stop_at: int | None = None,
+                       print_fn: Callable[[str], None] = functools.partial(print, flush=True),
+                       stop_at: int | None = None,
                        init_params: Callable[[Trainer], Any] | None = None) -> dict:
   """Trains (resuming from the latest checkpoint in `workdir`), evaluates, logs, checkpoints.
 
