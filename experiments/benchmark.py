@@ -1,0 +1,377 @@
+"""Benchmarks on this machine, in one run: the float32 matmul ceiling through XLA; train-step
+throughput of the LEGO encoder and a causal decoder against the same model written plainly in
+PyTorch; the attention variants; the task generators; greedy decoding.
+
+    python -m experiments.benchmark --out=benchmark.json   # full sizes (minutes)
+    python -m experiments.benchmark --tiny                  # checks that it all runs (compiles dominate)
+
+Every timing excludes warm-up (compilation included) and reports the median over repeats with its
+spread ((max - min) / median). Train steps are the project's own: `train.build_trainer`'s jitted,
+donated step, compiled once ahead of time. FLOPs are matmul FLOPs counted analytically
+(`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the elementwise work, is recorded
+beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.extend import core as jax_core
+
+from experiments import train
+from experiments.arithmetic import GRID_STEP, ArithmeticStudy
+from experiments.configs import arithmetic as arithmetic_configs
+from experiments.configs import knowledge as knowledge_configs
+from experiments.configs import lego as lego_configs
+from experiments.knowledge import KnowledgeStudy
+from experiments.lego import LegoStudy
+from models import model_config
+from models.decoding import greedy_generate
+
+LEGO_MAX_VARS = 26  # one letter per variable
+
+
+# -- FLOPs -----------------------------------------------------------------------------------------
+
+def matmul_flops(model, length: int) -> dict[str, int]:
+  """Matmul FLOPs of one sequence of `length` tokens through `model` (a model ConfigDict).
+
+  forward: per layer and token, the Q/K projections of the learned heads and V of all heads, the
+  scores of the learned heads over all `length` keys (a causal mask computes them all too), weights
+  times values, the output projection and the MLP; then the head. train: the backward pass costs
+  two matmuls per forward one (input and weight gradients), except the fixed LEGO patterns times V,
+  whose patterns take no gradient.
+  """
+  d, f, h, t = model.d_model, model.d_ff, model.num_heads, length
+  k = d // h
+  fixed = sum(model.lego_heads) if model.attention == "lego" else 0
+  learned = h - fixed
+  projections = 2 * d * (2 * learned * k + d) + 2 * d * d
+  scores = 2 * t * learned * k
+  mix = 2 * t * d
+  mlp = 4 * d * f
+  forward = t * (model.num_layers * (projections + scores + mix + mlp) + 2 * d * model.num_outputs)
+  fixed_mix = t * model.num_layers * 2 * t * fixed * k
+  return {"forward": forward, "train": 3 * forward - fixed_mix}
+
+
+def jaxpr_matmul_flops(fn: Callable, *args) -> int:
+  """FLOPs of every dot_general in `fn`'s jaxpr (nested jaxprs included): the exact matmul count."""
+  return _dot_flops(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def _dot_flops(jaxpr) -> int:
+  total = 0
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      (contract, _), _ = eqn.params["dimension_numbers"]
+      lhs = eqn.invars[0].aval.shape
+      total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs[i] for i in contract]))
+    for sub in jax_core.jaxprs_in_params(eqn.params):
+      total += _dot_flops(sub)
+  return total
+
+
+# -- timing ----------------------------------------------------------------------------------------
+
+def time_calls(fn: Callable[[int], object], warmup: int, repeats: int) -> list[float]:
+  """Seconds of each of `repeats` calls fn(i), after `warmup` untimed ones; fn blocks until done."""
+  for i in range(warmup):
+    fn(i)
+  times = []
+  for i in range(warmup, warmup + repeats):
+    start = time.perf_counter()
+    fn(i)
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def summary(times: list[float]) -> dict:
+  median = float(np.median(times))
+  return {"median_s": median, "min_s": float(min(times)), "max_s": float(max(times)),
+          "spread": float((max(times) - min(times)) / median), "times_s": [float(t) for t in times]}
+
+
+def matmul_ceiling(sizes: list[int], warmup: int, repeats: int) -> dict:
+  """float32 [n, n] @ [n, n] through XLA at each size; the ceiling is the best median GFLOP/s."""
+  matmul = jax.jit(jnp.matmul)
+  by_size = {}
+  for n in sizes:
+    a, b = jax.random.normal(jax.random.key(0), (2, n, n), jnp.float32)
+    stats = summary(time_calls(lambda _: matmul(a, b).block_until_ready(), warmup, repeats))
+    by_size[str(n)] = {**stats, "gflops": 2 * n**3 / stats["median_s"] / 1e9}
+  return {"gflops": max(s["gflops"] for s in by_size.values()), "by_size": by_size}
+
+
+# -- the two benchmark models ----------------------------------------------------------------------
+
+class TokenStudy:
+  """Next-token prediction on uniform random tokens: the decoder's benchmark task (no data cost)."""
+
+  def __init__(self, vocab_size: int, length: int):
+    self.vocab_size, self.length = vocab_size, length
+
+  def model_fields(self):
+    return {"vocab_size": self.vocab_size, "num_outputs": self.vocab_size, "max_len": self.length,
+            "causal": True}
+
+  def batch(self, split, step, batch_size):
+    tokens = np.random.default_rng(step).integers(0, self.vocab_size, (batch_size, self.length + 1),
+                                                  dtype=np.int32)
+    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
+            "weights": np.ones((batch_size, self.length), np.float32)}
+
+  def loss(self, logits, batch):
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+    loss = (losses * batch["weights"]).sum() / jnp.maximum(batch["weights"].sum(), 1.0)
+    return loss, {"loss": loss}
+
+
+def heads_for(d_model: int) -> int:
+  return max(4, d_model // 64)  # head dim 64 at d_model >= 256; 4 heads below (as the LEGO study)
+
+
+def decoder_setup(d_model: int, length: int, args) -> tuple[ml_collections.ConfigDict, TokenStudy]:
+  config = ml_collections.ConfigDict(train.train_fields(
+      batch_size=args.batch, eval_size=args.batch, warmup_steps=10))
+  config.model = model_config(d_model=d_model, num_heads=heads_for(d_model),
+                              num_layers=args.layers, d_ff=4 * d_model)
+  return config, TokenStudy(args.vocab, length)
+
+
+def lego_setup(d_model: int, length: int, args, attention: str = "vanilla"):
+  """The LEGO study with the chain length whose sentence is closest to `length` tokens."""
+  num_vars = int(np.clip((length - 2) // 5, 1, LEGO_MAX_VARS))
+  config = lego_configs.get_config(f"num_vars={num_vars},train_positions={min(6, num_vars)},"
+                                   f"layers={args.layers},d_model={d_model},"
+                                   f"heads={heads_for(d_model)}")
+  config.update(dict(batch_size=args.batch, eval_size=args.batch))
+  config.model.attention = attention
+  return config, LegoStudy(config)
+
+
+# -- train steps -----------------------------------------------------------------------------------
+
+def compiled_step(config, study):
+  """(trainer, the ahead-of-time compiled train step, a fresh state, batches already placed)."""
+  trainer = train.build_trainer(config, study)
+  batches = [trainer.put(study.batch("train", i, config.batch_size)) for i in range(4)]
+  compiled = trainer.train_step.lower(trainer.abstract_state, batches[0]).compile()
+  return trainer, compiled, trainer.init(), batches
+
+
+def measure_step(config, study, args, ceiling: float) -> dict:
+  """The project's train step: time, tokens/s, analytic and XLA FLOPs, % of the matmul ceiling."""
+  trainer, compiled, state, batches = compiled_step(config, study)
+  holder = [state]
+
+  def run(i):
+    holder[0], metrics = compiled(holder[0], batches[i % len(batches)])
+    jax.block_until_ready((holder[0], metrics))
+
+  stats = summary(time_calls(run, args.warmup, args.repeats))
+  model = train.resolved_model_config(config, study)
+  length = batches[0]["inputs"].shape[1]
+  flops = matmul_flops(model, length)["train"] * config.batch_size
+  analysis = compiled.cost_analysis()
+  analysis = analysis[0] if isinstance(analysis, list) else analysis
+  return {**stats, **_rates(stats, config.batch_size * length, flops, ceiling),
+          "batch": config.batch_size, "length": length, "d_model": model.d_model,
+          "heads": model.num_heads, "layers": model.num_layers, "attention": model.attention,
+          "flops": flops, "xla_flops": float(analysis.get("flops", 0.0))}
+
+
+def _rates(stats: dict, tokens: int, flops: float, ceiling: float) -> dict:
+  gflops = flops / stats["median_s"] / 1e9
+  return {"tokens_per_s": tokens / stats["median_s"], "gflops": gflops,
+          "pct_ceiling": 100 * gflops / ceiling}
+
+
+def measure_torch_step(config, study, args, ceiling: float) -> dict:
+  from benchmarks import torch_reference  # optional: only with the `bench` extra
+  model = train.resolved_model_config(config, study)
+  torch_reference.set_threads(args.torch_threads)
+  step = torch_reference.make_step(model.to_dict(), config.to_dict(), seed=config.seed)
+  batches = [study.batch("train", i, config.batch_size) for i in range(4)]
+  stats = summary(time_calls(lambda i: step(batches[i % len(batches)]), args.warmup, args.repeats))
+  length = batches[0]["inputs"].shape[1]
+  flops = matmul_flops(model, length)["train"] * config.batch_size
+  return {**stats, **_rates(stats, config.batch_size * length, flops, ceiling),
+          "threads": torch_reference.threads()}
+
+
+def torch_missing() -> str | None:
+  try:
+    import torch  # noqa: F401
+  except ImportError:
+    return "PyTorch is not installed (pip install -e .[bench]); the PyTorch comparison is skipped"
+  return None
+
+
+def train_section(args, ceiling: float, skip_torch: str | None) -> list[dict]:
+  rows = []
+  for d_model, length in zip(args.d_models, args.seq_lens):
+    for name, setup in (("lego_encoder", lego_setup), ("decoder", decoder_setup)):
+      config, study = setup(d_model, length, args)
+      row = {"model": name, **measure_step(config, study, args, ceiling)}
+      if not skip_torch:
+        row["torch"] = measure_torch_step(config, study, args, ceiling)
+        row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"]["tokens_per_s"]
+      rows.append(row)
+  return rows
+
+
+def attention_section(args, ceiling: float, train_rows: list[dict]) -> list[dict]:
+  """Each attention variant in the LEGO encoder at one size (the middle of --d-models); vanilla is
+  the train section's row at that size."""
+  middle = len(args.d_models) // 2
+  d_model, length = args.d_models[middle], args.seq_lens[middle]
+  vanilla = [r for r in train_rows if r["model"] == "lego_encoder"][middle]
+  return [{k: v for k, v in vanilla.items() if k not in ("model", "torch", "ratio_vs_torch")}] + [
+      measure_step(*lego_setup(d_model, length, args, attention), args, ceiling)
+      for attention in ("lego", "conv_qkv")]
+
+
+# -- generators and decoding -----------------------------------------------------------------------
+
+STUDIES = {
+    "lego": (lego_configs, LegoStudy),
+    "arithmetic": (arithmetic_configs, ArithmeticStudy),
+    "biography": (knowledge_configs, KnowledgeStudy),
+}
+
+
+def generator_section(args, ceiling: float) -> list[dict]:
+  """Each task's generator at its study's config, against the train step it feeds."""
+  rows = []
+  for name, (configs, study_cls) in STUDIES.items():
+    config = configs.get_config(args.task_config or None)
+    study = study_cls(config)
+    size = config.batch_size
+    gen = summary(time_calls(lambda i: study.batch("train", i, size), args.warmup, args.repeats))
+    step = measure_step(config, study, args, ceiling)
+    rows.append({"task": name, "batch": size, "examples_per_s": size / gen["median_s"],
+                 "generator": gen, "step_median_s": step["median_s"],
+                 "pct_of_step": 100 * gen["median_s"] / step["median_s"]})
+  return rows
+
+
+def decoding_section(args) -> dict:
+  """Greedy decoding (KV cache) of the arithmetic study's decoder, EOS ignored so every row runs
+  the full length."""
+  config = arithmetic_configs.get_config(args.task_config or None)
+  study = ArithmeticStudy(config)
+  trainer = train.build_trainer(config, study)
+  model = trainer.model(trainer.init()["params"])
+  size = config.batch_size
+  batch = study.task.batch(config.seed, "test", GRID_STEP, size, None, study.grid_len)
+  generate = lambda _: greedy_generate(model, batch["inputs"], batch["prompt_length"],
+                                       study.max_new)
+  stats = summary(time_calls(generate, args.warmup, args.repeats))
+  return {**stats, "batch": size, "prompt_length": study.grid_len, "new_tokens": study.max_new,
+          "tokens_per_s": size * study.max_new / stats["median_s"]}
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+def run(args) -> dict:
+  skip_torch = None if args.torch else "--no-torch"
+  skip_torch = skip_torch or torch_missing()
+  ceiling = matmul_ceiling(args.matmul_sizes, args.warmup, args.repeats)
+  result = {"machine": machine(), "args": vars(args), "matmul_ceiling": ceiling}
+  result["train"] = train_section(args, ceiling["gflops"], skip_torch)
+  result["torch_skipped"] = skip_torch
+  result["attention"] = attention_section(args, ceiling["gflops"], result["train"])
+  result["generators"] = generator_section(args, ceiling["gflops"])
+  result["decoding"] = decoding_section(args)
+  return result
+
+
+def machine() -> dict:
+  return {"platform": platform.platform(), "processor": platform.processor(),
+          "jax": jax.__version__, "backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()]}
+
+
+def table(result: dict) -> str:
+  c = result["matmul_ceiling"]
+  lines = [f"float32 matmul ceiling (XLA): {c['gflops']:.1f} GFLOP/s  ("
+           + ", ".join(f"n={n}: {s['gflops']:.1f}" for n, s in c["by_size"].items()) + ")", "",
+           "train step        d_model   T  batch   median ms  spread  tokens/s  GFLOP/s  %ceil"
+           "  torch tokens/s  ours/torch"]
+  for r in result["train"]:
+    torch_part = (f"  {r['torch']['tokens_per_s']:14.0f}  {r['ratio_vs_torch']:10.2f}"
+                  if "torch" in r else "")
+    lines.append(f"{r['model']:<16}  {r['d_model']:7d} {r['length']:3d}  {r['batch']:5d}"
+                 f"  {1e3 * r['median_s']:10.2f}  {r['spread']:6.2f}  {r['tokens_per_s']:8.0f}"
+                 f"  {r['gflops']:7.1f}  {r['pct_ceiling']:5.1f}{torch_part}")
+  if result["torch_skipped"]:
+    lines.append(f"PyTorch comparison skipped: {result['torch_skipped']}")
+  lines += ["", "attention   d_model   T   median ms  spread  matmul GFLOP  XLA GFLOP  %ceil"]
+  for r in result["attention"]:
+    lines.append(f"{r['attention']:<10}  {r['d_model']:7d} {r['length']:3d}  {1e3 * r['median_s']:10.2f}"
+                 f"  {r['spread']:6.2f}  {r['flops'] / 1e9:12.3f}  {r['xla_flops'] / 1e9:9.3f}"
+                 f"  {r['pct_ceiling']:5.1f}")
+  lines += ["", "generator   batch  examples/s  median ms  spread  step ms  % of step"]
+  for r in result["generators"]:
+    g = r["generator"]
+    lines.append(f"{r['task']:<10}  {r['batch']:5d}  {r['examples_per_s']:10.0f}"
+                 f"  {1e3 * g['median_s']:9.2f}  {g['spread']:6.2f}  {1e3 * r['step_median_s']:7.2f}"
+                 f"  {r['pct_of_step']:9.2f}")
+  d = result["decoding"]
+  lines += ["", f"greedy decoding (arithmetic decoder): {d['tokens_per_s']:.0f} tokens/s  (batch "
+            f"{d['batch']}, prompt {d['prompt_length']}, {d['new_tokens']} new tokens, median "
+            f"{1e3 * d['median_s']:.1f} ms, spread {d['spread']:.2f})"]
+  return "\n".join(lines)
+
+
+TINY = dict(d_models=[32], seq_lens=[16], layers=2, batch=4, repeats=3, warmup=1,
+            matmul_sizes=[128], task_config="smoke", torch_threads=1)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  ints = lambda s: [int(x) for x in s.split(",")]
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--d-models", type=ints, default=[128, 256, 512])
+  parser.add_argument("--seq-lens", type=ints, default=[64, 128, 256],
+                      help="sequence length of each d_model (LEGO: the closest chain, <= 132)")
+  parser.add_argument("--layers", type=int, default=4)
+  parser.add_argument("--batch", type=int, default=16, help="train-step batch size")
+  parser.add_argument("--vocab", type=int, default=128, help="decoder vocabulary")
+  parser.add_argument("--repeats", type=int, default=10)
+  parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")
+  parser.add_argument("--matmul-sizes", type=ints, default=[1024, 2048])
+  parser.add_argument("--task-config", default="",
+                      help="config variant of each study for generators and decoding (e.g. smoke)")
+  parser.add_argument("--no-torch", dest="torch", action="store_false")
+  parser.add_argument("--torch-threads", type=int, default=0,
+                      help="PyTorch intra-op threads; 0: its default (one per core)")
+  parser.add_argument("--tiny", action="store_true", help="tiny sizes and few repeats: a check, not a measurement")
+  parser.add_argument("--out", help="write the JSON result here")
+  if parser.parse_known_args(argv)[0].tiny:
+    parser.set_defaults(**TINY)  # flags given explicitly still win
+  args = parser.parse_args(argv)
+  if len(args.d_models) != len(args.seq_lens):
+    parser.error("--d-models and --seq-lens need the same number of entries")
+  return args
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  result = run(args)
+  print(table(result), flush=True)
+  if args.out:
+    with open(args.out, "w") as f:
+      json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,76 @@
+"""The benchmark command: its FLOP counts against a hand count and against the traced step, and a
+tiny end-to-end run (no timing is asserted)."""
+import json
+import sys
+
+import jax
+import pytest
+
+from experiments import benchmark, train
+from models import model_config
+
+
+def _tiny_model(**overrides):
+  fields = dict(vocab_size=5, num_outputs=3, d_model=8, num_heads=2, num_layers=1, d_ff=16,
+                max_len=4)
+  return model_config(**{**fields, **overrides})
+
+
+def test_matmul_flops_match_a_hand_count():
+  # d=8, 2 heads of 4, d_ff=16, 3 outputs, 4 tokens; 2 FLOPs per multiply-add.
+  qkv, scores, mix, out, mlp, head = 2 * 8 * 24, 2 * 4 * 8, 2 * 4 * 8, 2 * 8 * 8, 2 * 2 * 8 * 16, 2 * 8 * 3
+  forward = 4 * (qkv + scores + mix + out + mlp + head)
+  assert forward == 4800
+  assert benchmark.matmul_flops(_tiny_model(), 4) == {"forward": forward, "train": 3 * forward}
+  # LEGO with one fixed head: Q/K and scores for the other head only; the fixed pattern times V
+  # takes no gradient for the pattern, so its backward is one matmul, not two.
+  qk_v = 2 * 8 * (2 * 4 + 8)
+  fixed_mix = 4 * 2 * 4 * 4  # per sequence: 4 queries x 4 keys x head dim 4
+  forward = 4 * (qk_v + 2 * 4 * 4 + mix + out + mlp + head)
+  counts = benchmark.matmul_flops(_tiny_model(attention="lego", lego_heads=(1, 0)), 4)
+  assert counts == {"forward": forward, "train": 3 * forward - fixed_mix}
+
+
+@pytest.mark.parametrize("attention,causal", [("vanilla", True), ("vanilla", False),
+                                              ("lego", False), ("conv_qkv", True)])
+def test_matmul_flops_match_the_traced_train_step(attention, causal):
+  args = benchmark.parse_args(["--tiny", "--layers=2", "--batch=2"])
+  if causal:
+    config, study = benchmark.decoder_setup(32, 16, args)
+  else:
+    config, study = benchmark.lego_setup(32, 16, args)
+  config.model.attention = attention
+  trainer = train.build_trainer(config, study)
+  batch = study.batch("train", 0, config.batch_size)
+  model = train.resolved_model_config(config, study)
+  expected = benchmark.matmul_flops(model, batch["inputs"].shape[1])
+  forward = lambda params: trainer.model(params)(batch["inputs"])
+  params = trainer.abstract_state["params"]
+  size = config.batch_size
+  assert benchmark.jaxpr_matmul_flops(forward, params) == size * expected["forward"]
+  step = benchmark.jaxpr_matmul_flops(trainer.train_step, trainer.abstract_state, batch)
+  assert step == size * expected["train"]
+
+
+def test_torch_missing_is_reported(monkeypatch):
+  monkeypatch.setitem(sys.modules, "torch", None)
+  assert "PyTorch is not installed" in benchmark.torch_missing()
+
+
+def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
+  out = tmp_path / "bench.json"
+  benchmark.main(["--tiny", "--out", str(out)])
+  result = json.loads(out.read_text())
+  table = capsys.readouterr().out
+  assert "float32 matmul ceiling" in table and "greedy decoding" in table
+  assert result["matmul_ceiling"]["gflops"] > 0
+  assert [r["model"] for r in result["train"]] == ["lego_encoder", "decoder"]
+  for row in result["train"] + result["attention"]:
+    assert row["tokens_per_s"] > 0 and row["spread"] >= 0 and len(row["times_s"]) == 3
+    assert row["flops"] <= row["xla_flops"]  # XLA adds the elementwise work to the matmuls
+  if result["torch_skipped"] is None:
+    assert all(r["ratio_vs_torch"] > 0 for r in result["train"])
+  assert [r["attention"] for r in result["attention"]] == ["vanilla", "lego", "conv_qkv"]
+  assert [r["task"] for r in result["generators"]] == ["lego", "arithmetic", "biography"]
+  assert all(r["examples_per_s"] > 0 and r["pct_of_step"] > 0 for r in result["generators"])
+  assert result["decoding"]["tokens_per_s"] > 0
