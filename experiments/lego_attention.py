@@ -112,7 +112,7 @@ def _mean_over_seeds(results, key):
   by_variant = {}
   for r in results:
     by_variant.setdefault(r["variant"], []).append(np.asarray(r[key], dtype=float))
-  return {v: np.stack(rows) for v, rows in by_variant.items()}
+  return {v: np.stack(by_variant[v]) for v in sorted(by_variant, key=VARIANTS.index)}
 
 
 def plot_positions(results, key: str, trained: int, path: str | None = None, title: str = ""):
@@ -138,8 +138,7 @@ def markdown_table(results, key: str, positions: int) -> str:
   """Seed-mean accuracy per position, one row per variant (seeds in brackets)."""
   head = "| model | " + " | ".join(str(i) for i in range(1, positions + 1)) + " |"
   lines = [head, "|" + "---|" * (positions + 1)]
-  for name, rows in sorted(_mean_over_seeds(results, key).items(),
-                           key=lambda kv: VARIANTS.index(kv[0])):
+  for name, rows in _mean_over_seeds(results, key).items():
     cells = ["–" if np.isnan(a) else f"{a:.3f}" for a in _nanmean(rows)]
     lines.append(f"| {name} ({len(rows)}) | " + " | ".join(cells) + " |")
   return "\n".join(lines)
