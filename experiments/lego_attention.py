@@ -2,7 +2,7 @@
 `experiments.mimic` runs per chain position, on held-out chains and on tree-shaped sentences (the
 shortcut check), scores their heads, and draws the figures. Trains nothing.
 
-    python -m experiments.lego_attention evaluate runs/lego_attention/* --out=results.json
+    python -m experiments.lego_attention evaluate runs/lego_attention/*_s[0-9]* --out=results.json
     python -m experiments.lego_attention report results.json --figures=docs/results
 
 The notebook notebooks/lego_attention.ipynb calls the same functions on one run.

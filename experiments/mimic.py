@@ -1,7 +1,8 @@
 """Mimicking pretraining (Zhang et al. 2022): before LEGO training, a randomly initialised model
 learns only to make, in every layer, one head follow the manipulation pattern (kernel [1, 2, 4, 2, 1]
 around each token) and one the association pattern (identical tokens), by a KL loss against those
-targets (each + 1e-3, row-normalised) on fresh LEGO sentences. Ordinary LEGO training follows.
+targets (each + 1e-3, row-normalised) on fresh LEGO sentences; the stage moves only what decides
+where heads look (`attention_map_mask`). Ordinary LEGO training follows.
 
     python -m experiments.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
     python -m experiments.mimic --config=experiments/configs/lego.py:mimic,smoke --workdir=/tmp/m
