@@ -125,7 +125,7 @@ def _forward(model, tokens, index, positions, cache):
   for i in range(config.num_layers):
     block = model.layer(i)
     attn = block.attn
-    q, k, v = jnp.einsum("btd,dshk->sbthk", block.attn_norm(x), attn.qkv[...].astype(dtype))
+    q, k, v = attention_lib.project_heads(block.attn_norm(x), attn.qkv[...].astype(dtype))
     q, k = model.positional.rotate(q, k, here)
     cache = cache.at[i, 0, rows, index].set(k).at[i, 1, rows, index].set(v)
     keys, values = cache[i, 0], cache[i, 1]
