@@ -34,7 +34,7 @@ def test_loss_is_masked_exactly_to_trained_positions():
 
 
 def test_training_solves_a_tiny_problem(tmp_path):
-  config = get_config("num_vars=2,train_positions=2,layers=2,d_model=32,heads=2")
+  config = get_config("num_vars=2,train_positions=2,layers=2,d_model=32,heads=2,attention=vanilla")
   config.update(dict(batch_size=64, num_steps=400, warmup_steps=50, learning_rate=3e-3,
                      log_every=100, eval_every=400, checkpoint_every=400, eval_size=256))
   result = train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)

@@ -20,8 +20,8 @@ V=${VARIANT:+,$VARIANT}
 CFG=experiments/configs/lego.py
 mkdir -p "$RUNS/logs"
 for s in $SEEDS; do
-  echo "$PY -m experiments.lego --config=$CFG:seed=$s$V --workdir=$RUNS/vanilla_s$s $EXTRA"
-  echo "$PY -m experiments.lego --config=$CFG:tied,seed=$s$V --workdir=$RUNS/tied_s$s $EXTRA"
+  echo "$PY -m experiments.lego --config=$CFG:attention=vanilla,seed=$s$V --workdir=$RUNS/vanilla_s$s $EXTRA"
+  echo "$PY -m experiments.lego --config=$CFG:tied,attention=vanilla,seed=$s$V --workdir=$RUNS/tied_s$s $EXTRA"
   echo "$PY -m experiments.mimic --config=$CFG:mimic,seed=$s$V --workdir=$RUNS/mimic_s$s $EXTRA $MIMIC_EXTRA"
   echo "$PY -m experiments.lego --config=$CFG:seed=$s$V --config.model.attention=lego --workdir=$RUNS/lego_s$s $EXTRA"
   echo "$PY -m experiments.lego --config=$CFG:seed=$s$V --config.model.attention=conv_qkv --workdir=$RUNS/conv_qkv_s$s $EXTRA"
