@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import matplotlib
 import ml_collections
 import numpy as np
-import optax
 
 from experiments import checkpoints as ckpt_lib
 from experiments import entry, train
@@ -91,12 +90,7 @@ class ArithmeticStudy:
   # -- training and teacher-forced evaluation ----------------------------------------------------
 
   def loss(self, logits, batch):
-    weights = batch["weights"]
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
-    total = jnp.maximum(weights.sum(), 1.0)
-    loss = (losses * weights).sum() / total
-    correct = (logits.argmax(-1) == batch["targets"]) * weights
-    return loss, {"loss": loss, "token_accuracy": correct.sum() / total}
+    return train.masked_cross_entropy(logits, batch)
 
   def eval_sums(self, logits, batch):
     """Teacher-forced: an example is exact when every answer token is the argmax, which is

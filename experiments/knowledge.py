@@ -66,7 +66,7 @@ class KnowledgeStudy:
     return batch
 
   def loss(self, logits, batch):
-    return weighted_loss(logits, batch)
+    return train.masked_cross_entropy(logits, batch)
 
   def eval_sums(self, logits, batch):
     """Teacher-forced exact match per row: equal to greedy generation's exact match, since greedy
@@ -111,7 +111,7 @@ class BioDStudy:
     return self.task.person_rows(self.seed, people)
 
   def loss(self, logits, batch):
-    return weighted_loss(logits, batch)
+    return train.masked_cross_entropy(logits, batch)
 
   def eval_sums(self, logits, batch):
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
@@ -128,15 +128,6 @@ class BioDStudy:
 
   def headline(self, metrics):
     return f"p1 {metrics['p1']:.2f} p2 {metrics['p2']:.2f} nats/person"
-
-
-def weighted_loss(logits, batch):
-  weights = batch["weights"]
-  losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
-  total = jnp.maximum(weights.sum(), 1.0)
-  loss = (losses * weights).sum() / total
-  correct = (logits.argmax(-1) == batch["targets"]) * weights
-  return loss, {"loss": loss, "token_accuracy": correct.sum() / total}
 
 
 def make_study(config, stage: str = "pretrain"):

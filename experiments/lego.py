@@ -11,9 +11,8 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from experiments import entry, plots
+from experiments import entry, plots, train
 from tasks.lego import LegoTask
 
 
@@ -55,12 +54,7 @@ class LegoStudy:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
   def loss(self, logits, batch):
-    weights = batch["weights"]
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
-    correct = (logits.argmax(-1) == batch["targets"])
-    total = jnp.maximum(weights.sum(), 1.0)
-    loss = (losses * weights).sum() / total
-    return loss, {"loss": loss, "accuracy": (correct * weights).sum() / total}
+    return train.masked_cross_entropy(logits, batch)
 
   def eval_sums(self, logits, batch):
     by_position = jax.nn.one_hot(batch["position"], self.task.num_vars + 1)[..., 1:]  # [B, T, n]

@@ -78,6 +78,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      f"0..num_steps-1={config.num_steps - 1}")
 
 
+def masked_cross_entropy(logits, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Mean cross-entropy over the tokens `batch["weights"]` selects, and their argmax accuracy."""
+  weights = batch["weights"]
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+  total = jnp.maximum(weights.sum(), 1.0)
+  loss = (losses * weights).sum() / total
+  correct = (logits.argmax(-1) == batch["targets"]) * weights
+  return loss, {"loss": loss, "token_accuracy": correct.sum() / total}
+
+
 def resolved_model_config(config, study: Study) -> ml_collections.ConfigDict:
   model = ml_collections.ConfigDict(config.model.to_dict())
   model.update(study.model_fields())
