@@ -6,7 +6,7 @@
     python -m experiments.lego --config=experiments/configs/lego.py:tied,seed=1 --workdir=runs/tied
     python -m experiments.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
 
-The default recipe (the README's main job, ~20 minutes on 2 CPU cores): an 8-layer d_model 64
+The default recipe (the README's main job, ~25 minutes on 2 CPU cores): an 8-layer d_model 64
 encoder with LEGO attention (per layer one fixed manipulation head, one fixed association head and
 two learned heads), batch 64, AdamW 1e-3 with warmup and cosine decay. Fixed association heads
 remove the long plateau in which vanilla attention has to discover "find the clause that defines my
