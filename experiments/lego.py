@@ -72,8 +72,7 @@ class LegoStudy:
     return metrics
 
   def headline(self, metrics):
-    accs = [metrics[f"accuracy/position_{i}"] for i in range(1, self.task.num_vars + 1)]
-    return "acc by position " + " ".join(f"{a:.2f}" for a in accs)
+    return "acc by position " + " ".join(f"{a:.2f}" for a in self.position_accuracies(metrics))
 
   def position_accuracies(self, metrics) -> list[float]:
     return [metrics[f"accuracy/position_{i}"] for i in range(1, self.task.num_vars + 1)]
