@@ -24,6 +24,7 @@ from experiments import checkpoints as ckpt_lib
 from experiments import entry, train
 from models import positional as positional_lib
 from models.decoding import greedy_generate
+from tasks import rows as rows_lib
 from tasks.arithmetic import EOS, SPACE, SPLITS, ArithmeticTask
 
 matplotlib.use("Agg")
@@ -67,13 +68,17 @@ class ArithmeticStudy:
 
   # -- batches -----------------------------------------------------------------------------------
 
-  def batch(self, split, step, batch_size, digits=None, length=None):
-    batch = self.task.batch(self.seed, split, step, batch_size, digits, length)
-    rng = np.random.default_rng([self.seed, SPLITS[split], step, 7])
-    positions = self.positions(batch["inputs"], rng, train=split == "train")
-    if positions is not None:
-      batch["positions"] = positions
-    return batch
+  def batch(self, split, step, batch_size, rows=None, digits=None, length=None):
+    length = length or self.task.seq_len(max(digits) if digits else None)
+
+    def block(index, first, count):
+      part = self.task.block(self.seed, split, step, batch_size, index, first, count, digits,
+                             length)
+      rng = np.random.default_rng([self.seed, SPLITS[split], step, 7, index])
+      positions = self.positions(part["inputs"], rng, train=split == "train")
+      return part if positions is None else {**part, "positions": positions}
+
+    return rows_lib.assemble(block, batch_size, rows)
 
   def positions(self, tokens, rng, train: bool):
     """What this encoding reads as `positions` for `tokens` [B, T]; None for token indices."""

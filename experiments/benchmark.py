@@ -35,6 +35,7 @@ from experiments.knowledge import KnowledgeStudy
 from experiments.lego import LegoStudy
 from models import model_config
 from models.decoding import greedy_generate
+from tasks import rows as rows_lib
 
 LEGO_MAX_VARS = 26  # one letter per variable
 
@@ -123,11 +124,13 @@ class TokenStudy:
     return {"vocab_size": self.vocab_size, "num_outputs": self.vocab_size, "max_len": self.length,
             "causal": True}
 
-  def batch(self, split, step, batch_size):
-    tokens = np.random.default_rng(step).integers(0, self.vocab_size, (batch_size, self.length + 1),
-                                                  dtype=np.int32)
-    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
-            "weights": np.ones((batch_size, self.length), np.float32)}
+  def batch(self, split, step, batch_size, rows=None):
+    def block(index, _, count):
+      tokens = np.random.default_rng([step, index]).integers(
+          0, self.vocab_size, (count, self.length + 1), dtype=np.int32)
+      return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
+              "weights": np.ones((count, self.length), np.float32)}
+    return rows_lib.assemble(block, batch_size, rows)
 
   def loss(self, logits, batch):
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
@@ -163,7 +166,7 @@ def lego_setup(d_model: int, length: int, args, attention: str = "vanilla"):
 def compiled_step(config, study):
   """(trainer, the ahead-of-time compiled train step, a fresh state, batches already placed)."""
   trainer = train.build_trainer(config, study)
-  batches = [trainer.put(study.batch("train", i, config.batch_size)) for i in range(4)]
+  batches = [trainer.batch("train", i, config.batch_size) for i in range(4)]
   compiled = trainer.train_step.lower(trainer.abstract_state, batches[0]).compile()
   return trainer, compiled, trainer.init(), batches
 

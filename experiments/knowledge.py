@@ -31,6 +31,7 @@ from experiments import knowledge_plots, probing_linear, train
 from experiments.quantize import quantize_int8
 from models.decoding import greedy_generate
 from models.transformer import num_params
+from tasks import rows as rows_lib
 from tasks.biod import BioDTask
 from tasks.biography import ATTRIBUTES, KIND_NAME, KIND_VALUE, BioSTask
 from tasks.vocab import SEP
@@ -54,16 +55,19 @@ class KnowledgeStudy:
     size = len(self.task.vocab)
     return {"vocab_size": size, "num_outputs": size, "max_len": self.task.window, "causal": True}
 
-  def batch(self, split, step, batch_size):
+  def batch(self, split, step, batch_size, rows=None):
     if split == "train":
-      return self.task.batch(self.seed, self.train_split, step, batch_size)
+      return self.task.batch(self.seed, self.train_split, step, batch_size, rows)
     # Eval: half P_train, half P_test questions, one per row.
-    half = batch_size // 2
-    parts = [self.task.batch(self.seed, "qa_train", step, half),
-             self.task.batch(self.seed, "qa_test", step, batch_size - half)]
-    batch = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    batch["is_test"] = np.repeat(np.arange(2, dtype=np.int32), [half, batch_size - half])
-    return batch
+    sizes = [batch_size // 2, batch_size - batch_size // 2]
+
+    def questions(people, is_test):
+      def draw(part):
+        qa = self.task.batch(self.seed, people, step, sizes[is_test], part)
+        return {**qa, "is_test": np.full(len(qa["inputs"]), is_test, np.int32)}
+      return draw
+
+    return rows_lib.stack([questions("qa_train", 0), questions("qa_test", 1)], sizes, rows)
 
   def loss(self, logits, batch):
     return train.masked_cross_entropy(logits, batch)
@@ -104,11 +108,12 @@ class BioDStudy:
     size = len(self.task.vocab)
     return {"vocab_size": size, "num_outputs": size, "max_len": self.task.window, "causal": True}
 
-  def batch(self, split, step, batch_size):
+  def batch(self, split, step, batch_size, rows=None):
     if split == "train":
-      return self.task.batch(self.seed, "bio", step, batch_size)
-    people = (step * batch_size + np.arange(batch_size)) % self.task.people
-    return self.task.person_rows(self.seed, people)
+      return self.task.batch(self.seed, "bio", step, batch_size, rows)
+    start, stop = rows_lib.bounds(rows, batch_size)
+    return self.task.person_rows(self.seed, (step * batch_size + np.arange(start, stop))
+                                 % self.task.people)
 
   def loss(self, logits, batch):
     return train.masked_cross_entropy(logits, batch)

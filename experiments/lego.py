@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import entry, plots, train
+from tasks import rows as rows_lib
 from tasks.lego import LegoTask
 
 
@@ -29,12 +30,13 @@ class LegoStudy:
     return {"vocab_size": len(self.task.vocab), "num_outputs": self.task.num_classes,
             "max_len": self.task.seq_len, "causal": False}
 
-  def batch(self, split, step, batch_size):
+  def batch(self, split, step, batch_size, rows=None):
     if split == "train" and step < self.curriculum.steps:
-      return self._short_chains(step, batch_size)
-    return self.task.batch(self.seed, split, step, batch_size)
+      return rows_lib.assemble(lambda block, _, count: self._short_chains(step, block, count),
+                               batch_size, rows)
+    return self.task.batch(self.seed, split, step, batch_size, rows)
 
-  def _short_chains(self, step, batch_size):
+  def _short_chains(self, step, block, count):
     """Curriculum: chains of min_vars..n_max variables, n_max growing linearly to num_vars.
 
     Short chains make finding a parent's clause (the hop every position needs) easy to learn;
@@ -42,13 +44,13 @@ class LegoStudy:
     """
     n, low = self.task.num_vars, self.curriculum.min_vars
     n_max = low + (n - low) * step // self.curriculum.steps
-    rng = np.random.default_rng([self.seed, 2, step])
-    lengths = np.sort(rng.integers(low, n_max + 1, size=batch_size))
+    rng = np.random.default_rng([self.seed, 2, step, block])
+    lengths = np.sort(rng.integers(low, n_max + 1, size=count))
     parts = []
     for m in np.unique(lengths):
       task = dataclasses.replace(self.task, num_vars=int(m),
                                  train_positions=min(self.task.train_positions, int(m)))
-      part = task.batch(self.seed, "train", step, int((lengths == m).sum()))
+      part = task.block(self.seed, "train", step, block, int((lengths == m).sum()))
       pad = self.task.seq_len - task.seq_len
       parts.append({k: np.pad(v, ((0, 0), (0, pad))) for k, v in part.items()})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -7,7 +7,8 @@ function of (seed, split, step), so a resumed run sees exactly the batches it wo
 
 Sharding is configuration (`config.mesh`, `config.sharding_rules`, see experiments/sharding.py): the
 init materialises the state already placed, the step is jitted with those placements in and out, and
-each process feeds only its own rows of the global batch. SIGTERM saves a checkpoint and stops.
+each process draws and feeds only its own rows of the global batch. SIGTERM saves a checkpoint and
+stops.
 """
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ class Study(Protocol):
   def model_fields(self) -> dict[str, Any]:
     """Model fields the task fixes (vocab_size, num_outputs, max_len, causal)."""
 
-  def batch(self, split: str, step: int, batch_size: int) -> Batch:
-    """Batch `step` of `split`; a pure function of (seed, split, step)."""
+  def batch(self, split: str, step: int, batch_size: int, rows: slice | None = None) -> Batch:
+    """Rows `rows` (default all) of batch `step` of `split`; a pure function of its arguments,
+    equal to the whole batch's rows[rows], drawn without the other rows (tasks.rows)."""
 
   def loss(self, logits: jax.Array, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Scalar training loss and per-step metrics; traced inside the jitted step."""
@@ -122,12 +124,11 @@ class Trainer:
     """A concrete model for evaluation or probing (outside the hot path)."""
     return nnx.merge(self.graphdef, params)
 
-  def put(self, batch: Batch) -> dict[str, jax.Array]:
-    """A global batch as sharded arrays, built from the rows this process holds."""
-    size = len(next(iter(batch.values())))
-    rows = sharding_lib.process_rows(self.batch_sharding, size)
-    return sharding_lib.global_batch({k: v[rows] for k, v in batch.items()}, self.batch_sharding,
-                                     size)
+  def batch(self, split: str, step: int, batch_size: int) -> dict[str, jax.Array]:
+    """Batch `step` as sharded global arrays, of which this process draws only the rows it holds."""
+    rows = sharding_lib.process_rows(self.batch_sharding, batch_size)
+    return sharding_lib.global_batch(self.study.batch(split, step, batch_size, rows),
+                                     self.batch_sharding, batch_size)
 
 
 def build_trainer(config, study: Study) -> Trainer:
@@ -195,10 +196,10 @@ def evaluate(trainer: Trainer, state, eval_batches: list[Batch]) -> dict[str, fl
   return trainer.study.summarize(jax.tree.map(np.asarray, sums))
 
 
-def eval_set(config, study: Study) -> list[Batch]:
+def eval_set(config, trainer: Trainer) -> list[dict[str, jax.Array]]:
   """The fixed held-out batches evaluated throughout the run."""
   size = min(config.eval_size, config.batch_size)
-  return [study.batch("test", i, size) for i in range(max(1, config.eval_size // size))]
+  return [trainer.batch("test", i, size) for i in range(max(1, config.eval_size // size))]
 
 
 class NonFiniteLoss(RuntimeError):
@@ -238,7 +239,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
   start = start or 0
   elapsed = _elapsed_at(workdir, start)
   writer = MetricWriter(workdir, resume_step=start)
-  evals = [trainer.put(b) for b in eval_set(config, study)]
+  evals = eval_set(config, trainer)
   if start == 0:
     n = num_params(trainer.model(state["params"]))
     print_fn(f"model: {n:,} parameters; training {config.num_steps} steps of {config.batch_size}")
@@ -254,8 +255,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
   preempt, preempted = preemption.Preemption(), False
   try:
     for step in range(start, end):
-      state, step_metrics = trainer.train_step(
-          state, trainer.put(study.batch("train", step, config.batch_size)))
+      state, step_metrics = trainer.train_step(state,
+                                               trainer.batch("train", step, config.batch_size))
       pending.append(step_metrics)
       window_steps += 1
       done = step + 1

@@ -32,6 +32,7 @@ import string
 
 import numpy as np
 
+from tasks import rows as rows_lib
 from tasks.vocab import Vocab
 
 BOS, EOS, SPACE, SCRATCH_END = "[BOS]", "[EOS]", "_", "|"
@@ -156,22 +157,27 @@ class ArithmeticTask:
     Without `digits`, the batch cycles through every digit-count cell; with it, every pair has
     exactly that many digits.
     """
-    rng = self._rng(seed, split, step, salt=0)
+    return [pair for block in rows_lib.blocks(batch_size)
+            for pair in self._block_pairs(seed, split, step, batch_size, digits, *block)]
+
+  def _block_pairs(self, seed, split, step, batch_size, digits, block, first, count):
+    """The pairs of rows first..first+count of batch `step`, from the stream of their block."""
+    rng = self._rng(seed, split, step, block, salt=0)
     if digits is None:
       cells = self.cells()
-      index = (step * batch_size + np.arange(batch_size)) % len(cells)
+      index = (step * batch_size + first + np.arange(count)) % len(cells)
       da, db = np.array(cells)[rng.permutation(index)].T
     else:
       for d in digits:
         if d < 1:
           raise ValueError(f"digits: {d}; allowed: >= 1")
-      da, db = np.full(batch_size, digits[0]), np.full(batch_size, digits[1])
+      da, db = np.full(count, digits[0]), np.full(count, digits[1])
     return list(zip(_numbers(rng, da), _numbers(rng, db)))
 
-  def _rng(self, seed, split, step, salt) -> np.random.Generator:
+  def _rng(self, seed, split, step, block, salt) -> np.random.Generator:
     if split not in SPLITS:
       raise ValueError(f"split: unknown split {split!r}; allowed: {', '.join(SPLITS)}")
-    return np.random.default_rng([seed, SPLITS[split], step, salt])
+    return np.random.default_rng([seed, SPLITS[split], step, salt, block])
 
   # -- rendering ---------------------------------------------------------------------------------
 
@@ -228,19 +234,27 @@ class ArithmeticTask:
     return steps + [SCRATCH_END]
 
   def batch(self, seed: int, split: str, step: int, batch_size: int,
-            digits: tuple[int, int] | None = None, length: int | None = None
-            ) -> dict[str, np.ndarray]:
+            digits: tuple[int, int] | None = None, length: int | None = None,
+            rows: slice | None = None) -> dict[str, np.ndarray]:
     """Token ids of batch `step`, next-token targets, the answer-only loss mask and metadata.
 
     `inputs`, `targets`, `weights` are [B, length] (default `seq_len()`), padded with [PAD];
     `prompt_length` counts the prompt tokens (with [BOS]), `a_digits`/`b_digits` the operand sizes.
+    `rows` (default all) picks rows of the batch; only the blocks holding them are drawn.
     """
-    pairs = self.sample(seed, split, step, batch_size, digits)
-    rng = self._rng(seed, split, step, salt=1)
     length = length or self.seq_len(max(digits) if digits else None)
-    tokens = np.zeros((batch_size, length + 1), np.int32)
-    weights = np.zeros((batch_size, length), np.float32)
-    prompt_length = np.zeros(batch_size, np.int32)
+    return rows_lib.assemble(
+        lambda *block: self.block(seed, split, step, batch_size, *block, digits, length),
+        batch_size, rows)
+
+  def block(self, seed: int, split: str, step: int, batch_size: int, block: int, first: int,
+            count: int, digits: tuple[int, int] | None, length: int) -> dict[str, np.ndarray]:
+    """Rows first..first+count (block `block`) of batch `step`, encoded as `batch` does."""
+    pairs = self._block_pairs(seed, split, step, batch_size, digits, block, first, count)
+    rng = self._rng(seed, split, step, block, salt=1)
+    tokens = np.zeros((count, length + 1), np.int32)
+    weights = np.zeros((count, length), np.float32)
+    prompt_length = np.zeros(count, np.int32)
     ids = self.vocab._ids
     for row, (a, b) in enumerate(pairs):
       prompt, target = self.render(a, b, rng)
@@ -257,13 +271,13 @@ class ArithmeticTask:
 
   def examples(self, seed: int, split: str, step: int, num: int) -> list[dict]:
     """Readable records: prompt and target text exactly as the model sees them, and the problem."""
-    pairs = self.sample(seed, split, step, num)
-    rng = self._rng(seed, split, step, salt=1)
     records = []
-    for a, b in pairs:
-      prompt, target = self.render(a, b, rng)
-      records.append({"prompt": " ".join(prompt), "target": " ".join(target), "a": a, "b": b,
-                      "op": self.op})
+    for block in rows_lib.blocks(num):
+      rng = self._rng(seed, split, step, block[0], salt=1)
+      for a, b in self._block_pairs(seed, split, step, num, None, *block):
+        prompt, target = self.render(a, b, rng)
+        records.append({"prompt": " ".join(prompt), "target": " ".join(target), "a": a, "b": b,
+                        "op": self.op})
     return records
 
 

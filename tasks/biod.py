@@ -103,10 +103,11 @@ class BioDTask(PackedBiographies):
       kinds[p, 0] = kind
     return Corpus(tokens, kinds, np.full((self.people, 1), self.max_bio_len, np.int32))
 
-  def batch(self, seed: int, split: str, step: int, batch_size: int) -> dict[str, np.ndarray]:
+  def batch(self, seed: int, split: str, step: int, batch_size: int,
+            rows: slice | None = None) -> dict[str, np.ndarray]:
     if split != "bio":
       raise ValueError(f"split: unknown split {split!r}; allowed: bio")
-    return self._bio_rows(seed, step * batch_size, batch_size)
+    return self._bio_rows(seed, step * batch_size, batch_size, rows)
 
 
 def main(argv=None):

@@ -38,7 +38,8 @@ import json
 import numpy as np
 
 from tasks import biography_pools as world
-from tasks.vocab import CLS, PAD, SEP, Vocab
+from tasks import rows as rows_lib
+from tasks.vocab import CLS, SEP, Vocab
 
 ATTRIBUTES = world.ATTRIBUTES
 NAME_LEN = 7  # first (2 pieces) + middle (2) + last (3)
@@ -125,8 +126,11 @@ class PackedBiographies:
       people[rows] = padded.reshape(per_round, k)[slots[rows]]
     return people, rounds % self.multi
 
-  def _bio_rows(self, seed: int, first: int, count: int) -> dict[str, np.ndarray]:
-    people, bio = self.window_people(seed, first, count)
+  def _bio_rows(self, seed: int, first: int, count: int, rows: slice | None = None
+                ) -> dict[str, np.ndarray]:
+    """Rows `rows` of the `count` windows from window `first` on."""
+    start, stop = rows_lib.bounds(rows, count)
+    people, bio = self.window_people(seed, first + start, stop - start)
     return self._pack(seed, people, bio, self.window)
 
   def person_rows(self, seed: int, people, bio: int = 0) -> dict[str, np.ndarray]:
@@ -330,21 +334,30 @@ class BioSTask(PackedBiographies):
 
   # -- batches -----------------------------------------------------------------------------------
 
-  def batch(self, seed: int, split: str, step: int, batch_size: int) -> dict[str, np.ndarray]:
-    """Batch `step` of `split`: a pure function of (seed, split, step, batch_size)."""
+  def batch(self, seed: int, split: str, step: int, batch_size: int,
+            rows: slice | None = None) -> dict[str, np.ndarray]:
+    """Rows `rows` (default all) of batch `step` of `split`: a pure function of the arguments.
+
+    Every row is an index into a stream of windows (or QA pairs), so other rows are never built.
+    """
     if split not in SPLITS:
       raise ValueError(f"split: unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     if split == "bio":
-      return self._bio_rows(seed, step * batch_size, batch_size)
+      return self._bio_rows(seed, step * batch_size, batch_size, rows)
     if split in ("qa_train", "qa_test"):
-      return self._qa_rows(seed, split[3:], step * batch_size, batch_size, 1, self.max_qa_len)
+      start, stop = rows_lib.bounds(rows, batch_size)
+      return self._qa_rows(seed, split[3:], step * batch_size + start, stop - start, 1,
+                           self.max_qa_len)
     qa = int(round(batch_size * self.mixed_qa_share))
-    bio = self._bio_rows(seed, step * (batch_size - qa), batch_size - qa)
-    if qa == 0:
-      return bio
     per_row = self.window // self.max_qa_len
-    mixed = self._qa_rows(seed, "train", step * qa * per_row, qa, per_row, self.window)
-    return {k: np.concatenate([mixed[k], bio[k]]) for k in bio}
+
+    def qa_rows(part):
+      start, stop = rows_lib.bounds(part, qa)
+      return self._qa_rows(seed, "train", (step * qa + start) * per_row, stop - start, per_row,
+                           self.window)
+
+    bio_rows = lambda part: self._bio_rows(seed, step * (batch_size - qa), batch_size - qa, part)
+    return rows_lib.stack([qa_rows, bio_rows], [qa, batch_size - qa], rows)
 
   def _qa_rows(self, seed: int, people: str, first: int, count: int, per_row: int, width: int):
     """Rows of `per_row` QA pairs each, from a stream of rounds of shuffled (person, attr) items."""

@@ -29,6 +29,7 @@ import string
 
 import numpy as np
 
+from tasks import rows as rows_lib
 from tasks.groups import Group, get_group
 from tasks.vocab import CLS, SEP, Vocab
 
@@ -90,20 +91,25 @@ class LegoTask:
 
   def sample_chains(self, seed: int, split: str, step: int, batch_size: int) -> Chains:
     """The chains of batch `step` of `split`: a pure function of its arguments."""
+    parts = [self._block_chains(seed, split, step, block, count)
+             for block, _, count in rows_lib.blocks(batch_size)]
+    return Chains(*(np.concatenate(field) for field in zip(*map(dataclasses.astuple, parts))))
+
+  def _block_chains(self, seed: int, split: str, step: int, block: int, count: int) -> Chains:
+    """`count` chains from the random stream of one block of rows (see tasks.rows)."""
     if split not in SPLITS:
       raise ValueError(f"split: unknown split {split!r}; allowed: {', '.join(SPLITS)}")
-    rng = np.random.default_rng([seed, SPLITS[split], step])
+    rng = np.random.default_rng([seed, SPLITS[split], step, block])
     want_test = split == "test"
     kept, total = [], 0
-    while total < batch_size:
-      draw = batch_size * (2 * self.held_out_buckets if want_test else 2)
+    while total < count:
+      draw = count * (2 * self.held_out_buckets if want_test else 2)
       chains = self._draw(rng, draw)
       keep = (self._fingerprint_bucket(chains) == 0) == want_test
       kept.append(_select(chains, keep))
       total += int(keep.sum())
-    merged = Chains(*(np.concatenate(parts)[:batch_size] for parts in zip(*(
+    return Chains(*(np.concatenate(parts)[:count] for parts in zip(*(
         dataclasses.astuple(c) for c in kept))))
-    return merged
 
   def _draw(self, rng: np.random.Generator, count: int) -> Chains:
     n, algebra = self.num_vars, self.algebra
@@ -166,8 +172,15 @@ class LegoTask:
     weights = ((position >= 1) & (position <= self.train_positions)).astype(np.float32)
     return {"inputs": inputs, "targets": targets, "weights": weights, "position": position}
 
-  def batch(self, seed: int, split: str, step: int, batch_size: int) -> dict[str, np.ndarray]:
-    return self.render(self.sample_chains(seed, split, step, batch_size))
+  def batch(self, seed: int, split: str, step: int, batch_size: int,
+            rows: slice | None = None) -> dict[str, np.ndarray]:
+    """Rows `rows` (default all) of batch `step`, drawing only the blocks that hold them."""
+    return rows_lib.assemble(lambda block, _, count: self.block(seed, split, step, block, count),
+                             batch_size, rows)
+
+  def block(self, seed: int, split: str, step: int, block: int, count: int) -> dict[str, np.ndarray]:
+    """Block `block` of batch `step`, rendered (`count` rows)."""
+    return self.render(self._block_chains(seed, split, step, block, count))
 
   def examples(self, seed: int, split: str, step: int, num: int) -> list[dict]:
     """Readable records: the sentence as the model sees it, each variable's value, the chain."""

@@ -73,6 +73,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   return config
 
 
+BIOD_CAPACITY = "data=biod,K=8,C=4,D=64,L=1,T=64,qa=False,probe=False"
 SWEEPS = {
     # Part 3.1: extraction needs knowledge augmentation (P_test QA, published ~10% vs ~97%).
     "extraction": [f"people=4000,exposures=200,layers=4,heads=4,batch=128{extra}" for extra in (
@@ -83,6 +84,11 @@ SWEEPS = {
                     for l, h in ((1, 1), (2, 1), (4, 1), (2, 2))],
     "capacity1000": [f"people=20000,exposures=1000,layers={l},heads={h},batch=128,qa=False,"
                      "probe=False" for l, h in ((1, 1), (2, 1), (4, 1))],
+    # The same on bioD(N, K=8, C=4, D=64, L=1, T=64): 192 value bits in 55 tokens a person (bioS
+    # has ~47 in ~90), so a model reaches its capacity in a fraction of the tokens: CPU-sized.
+    "capacity100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h}"
+                         for l, h in ((1, 1), (2, 1), (4, 1), (2, 2))],
+    "capacity1000_biod": [f"{BIOD_CAPACITY},people=1500,exposures=1000,layers=1,heads=1"],
 }
 
 
