@@ -178,7 +178,8 @@ class LegoTask:
     return rows_lib.assemble(lambda block, _, count: self.block(seed, split, step, block, count),
                              batch_size, rows)
 
-  def block(self, seed: int, split: str, step: int, block: int, count: int) -> dict[str, np.ndarray]:
+  def block(self, seed: int, split: str, step: int, block: int,
+            count: int) -> dict[str, np.ndarray]:
     """Block `block` of batch `step`, rendered (`count` rows)."""
     return self.render(self._block_chains(seed, split, step, block, count))
 
