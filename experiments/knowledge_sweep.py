@@ -6,6 +6,10 @@
 Writes <root>/summary.json ({variant: results}), <root>/capacity.png (bits stored vs parameters)
 and, where the variants ran QA, <root>/extraction.png (P_train / P_test accuracy per variant).
 Rerunning resumes: finished variants are read back from their results.json.
+
+    python -m experiments.knowledge_sweep plot capacity.png runs/capacity100 runs/capacity1000
+
+draws the capacity plot of several finished sweeps together.
 """
 from __future__ import annotations
 
@@ -34,22 +38,42 @@ def sweep(name: str, root: str, print_fn=print) -> dict:
   os.makedirs(root, exist_ok=True)
   with open(os.path.join(root, "summary.json"), "w") as f:
     json.dump(summary, f, indent=1)
-  points = [dict(params=r["params"], bits=r["capacity"]["bits"], label=f"{name} float32")
-            for r in summary.values()]
-  points += [dict(params=r["params"], bits=r["capacity_int8"]["bits"], label=f"{name} int8")
-             for r in summary.values() if "capacity_int8" in r]
-  knowledge_plots.capacity(points, os.path.join(root, "capacity.png"))
+  knowledge_plots.capacity(capacity_points(name, summary), os.path.join(root, "capacity.png"))
   if any("qa" in r for r in summary.values()):
     knowledge_plots.extraction(summary, os.path.join(root, "extraction.png"))
   return summary
 
 
+def capacity_points(name: str, summary: dict) -> list[dict]:
+  """A point per run and precision ({params, bits, label}) for knowledge_plots.capacity."""
+  return [dict(params=r["params"], bits=r[key]["bits"], label=f"{name} {precision}")
+          for key, precision in (("capacity", "float32"), ("capacity_int8", "int8"))
+          for r in summary.values() if key in r]
+
+
+def plot(path: str, *roots: str) -> None:
+  """One capacity plot of several finished sweeps (each root's summary.json)."""
+  points = []
+  for root in roots:
+    summary_path = os.path.join(root, "summary.json")
+    if not os.path.exists(summary_path):
+      raise ValueError(f"root: {root} has no summary.json (run its sweep to the end first)")
+    with open(summary_path) as f:
+      points += capacity_points(os.path.basename(os.path.normpath(root)), json.load(f))
+  knowledge_plots.capacity(points, path)
+
+
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else argv
-  if len(argv) != 2:
-    sys.exit("usage: python -m experiments.knowledge_sweep SWEEP ROOT")
+  if len(argv) >= 3 and argv[0] == "plot":
+    command = lambda: plot(*argv[1:])
+  elif len(argv) == 2:
+    command = lambda: sweep(*argv, print_fn=lambda s: print(s, flush=True))
+  else:
+    sys.exit("usage: python -m experiments.knowledge_sweep SWEEP ROOT\n"
+             "       python -m experiments.knowledge_sweep plot OUT.png ROOT [ROOT ...]")
   try:
-    sweep(*argv, print_fn=lambda s: print(s, flush=True))
+    command()
   except ValueError as e:
     sys.exit(f"error: {e}")
 
