@@ -129,7 +129,8 @@ class ArithmeticStudy:
     for i in range(digits):
       for j in range(digits):
         step = GRID_STEP + i * 1000 + j
-        batch = self.task.batch(self.seed, "test", step, samples, (i + 1, j + 1), self.grid_len)
+        batch = self.task.batch(self.seed, "test", step, samples, digits=(i + 1, j + 1),
+                                length=self.grid_len)
         rng = np.random.default_rng([self.seed, SPLITS["test"], step, 7])
         total = self.grid_len + self.max_new
         kwargs = {}

@@ -275,7 +275,7 @@ def decoding_section(args) -> dict:
   trainer = train.build_trainer(config, study)
   model = trainer.model(trainer.init()["params"])
   size = config.batch_size
-  batch = study.task.batch(config.seed, "test", GRID_STEP, size, None, study.grid_len)
+  batch = study.task.batch(config.seed, "test", GRID_STEP, size, length=study.grid_len)
   generate = lambda _: greedy_generate(model, batch["inputs"], batch["prompt_length"],
                                        study.max_new)
   stats = summary(time_calls(generate, args.warmup, args.repeats))

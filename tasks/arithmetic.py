@@ -233,9 +233,9 @@ class ArithmeticTask:
       carry = total // 10
     return steps + [SCRATCH_END]
 
-  def batch(self, seed: int, split: str, step: int, batch_size: int,
-            digits: tuple[int, int] | None = None, length: int | None = None,
-            rows: slice | None = None) -> dict[str, np.ndarray]:
+  def batch(self, seed: int, split: str, step: int, batch_size: int, rows: slice | None = None,
+            digits: tuple[int, int] | None = None, length: int | None = None
+            ) -> dict[str, np.ndarray]:
     """Token ids of batch `step`, next-token targets, the answer-only loss mask and metadata.
 
     `inputs`, `targets`, `weights` are [B, length] (default `seq_len()`), padded with [PAD];
