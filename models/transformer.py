@@ -90,6 +90,33 @@ class MLP(nnx.Module):
     return h @ self.wo[...].astype(x.dtype) + self.bo[...].astype(x.dtype)
 
 
+@jax.custom_vjp
+def gradient_wall(x):
+  """The identity, whose gradient XLA's CPU backend computes once instead of once per use.
+
+  On CPU, XLA fuses the residual stream's gradient (the chain of every later block's LayerNorm
+  backward) into each weight gradient's transposing copy and recomputes it there: O(layers²) work,
+  about a fifth of a small model's step. A conditional's operand is materialised, so the chain is
+  computed once per block. The conditional's other branch exists only so that XLA cannot fold it
+  away: a NaN at the gradient's first element turns all of it NaN, as the global-norm clipping of
+  the update would anyway.
+  """
+  return x
+
+
+def _gradient_wall_bwd(_, g):
+  first = g[(0,) * g.ndim]
+  return (jax.lax.cond(jnp.isnan(first), lambda g: jnp.full_like(g, jnp.nan), lambda g: g, g),)
+
+
+gradient_wall.defvjp(lambda x: (x, None), _gradient_wall_bwd)
+
+
+def residual_add(x, y):
+  """x + y; on CPU behind a gradient wall (a GPU would pay a host sync per conditional)."""
+  return gradient_wall(x + y) if jax.default_backend() == "cpu" else x + y
+
+
 class Block(nnx.Module):
   """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
@@ -101,8 +128,8 @@ class Block(nnx.Module):
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
     y, weights = self.attn(self.attn_norm(x), positional, positions, key_mask, capture, tokens)
-    x = x + y
-    return x + self.mlp(self.mlp_norm(x)), weights
+    x = residual_add(x, y)
+    return residual_add(x, self.mlp(self.mlp_norm(x))), weights
 
 
 class Transformer(nnx.Module):

@@ -7,6 +7,7 @@ from flax import nnx
 
 from models import Transformer, model_config
 from models import attention as attn_lib
+from models import transformer as transformer_lib
 from models.transformer import num_params
 
 
@@ -84,3 +85,32 @@ def test_parameters_carry_logical_axes():
 def test_bad_model_config_names_the_field(field, value):
   with pytest.raises(ValueError, match=f"model.{field}"):
     _model(**{field: value})
+
+
+def _loss_grad(model, tokens):
+  graphdef, params = nnx.split(model, nnx.Param)
+  loss = lambda p: nnx.merge(graphdef, p)(tokens).sum()
+  return jax.jit(jax.grad(loss)), params
+
+
+def test_gradient_wall_keeps_gradients_and_stops_recomputation(monkeypatch):
+  """On CPU each residual add sits behind a gradient wall (one conditional in the backward): the
+  gradients are those of the plain add (to float reassociation)."""
+  model, tokens = _model(num_layers=4, causal=True), _tokens()
+  grad, params = _loss_grad(model, tokens)
+  hlo = grad.lower(params).compile().as_text()
+  assert hlo.count(" conditional(") == 2 * 4
+  walled = grad(params)
+  monkeypatch.setattr(transformer_lib, "residual_add", lambda x, y: x + y)
+  plain_grad, _ = _loss_grad(model, tokens)
+  assert " conditional(" not in plain_grad.lower(params).compile().as_text()
+  same = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # fusion order
+  jax.tree.map(same, walled, plain_grad(params))
+
+
+def test_gradient_wall_is_the_identity_and_propagates_nan():
+  x = jnp.arange(6.0).reshape(2, 3)
+  np.testing.assert_array_equal(transformer_lib.gradient_wall(x), x)
+  _, vjp = jax.vjp(transformer_lib.gradient_wall, x)
+  np.testing.assert_array_equal(vjp(2 * x)[0], 2 * x)
+  assert np.isnan(vjp(x.at[0, 0].set(jnp.nan))[0]).all()
