@@ -43,7 +43,9 @@ def capacity(points: list[dict], path: str) -> None:
     ax.plot(span, ratio * span, "k" + style, lw=1, label=f"{ratio} bit/param")
   for label in dict.fromkeys(p["label"] for p in points):
     group = [p for p in points if p["label"] == label]
-    ax.plot([p["params"] for p in group], [max(p["bits"], 1.0) for p in group], "o", label=label)
+    marker = "x" if label.endswith("int8") else "o"  # int8 sits on float32: keep both visible
+    ax.plot([p["params"] for p in group], [max(p["bits"], 1.0) for p in group], marker, ms=8,
+            label=label)
   ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="bits of knowledge stored")
   ax.legend(fontsize=8)
   _save(fig, path)
