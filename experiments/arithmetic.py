@@ -69,7 +69,7 @@ class ArithmeticStudy:
   # -- batches -----------------------------------------------------------------------------------
 
   def batch(self, split, step, batch_size, rows=None, digits=None, length=None):
-    length = length or self.task.seq_len(max(digits) if digits else None)
+    length = self.task.batch_length(digits, length)
 
     def block(index, first, count):
       part = self.task.block(self.seed, split, step, batch_size, index, first, count, digits,

@@ -144,6 +144,10 @@ class ArithmeticTask:
       body += body - 1
     return 1 + body + 1 + self.target_len(digits) - 1  # BOS, body, `=`, target; minus the last
 
+  def batch_length(self, digits: tuple[int, int] | None = None, length: int | None = None) -> int:
+    """`length`, or by default the inputs' length of a batch with operands of `digits` digits."""
+    return length or self.seq_len(max(digits) if digits else None)
+
   # -- sampling ----------------------------------------------------------------------------------
 
   def cells(self) -> list[tuple[int, int]]:
@@ -242,7 +246,7 @@ class ArithmeticTask:
     `prompt_length` counts the prompt tokens (with [BOS]), `a_digits`/`b_digits` the operand sizes.
     `rows` (default all) picks rows of the batch; only the blocks holding them are drawn.
     """
-    length = length or self.seq_len(max(digits) if digits else None)
+    length = self.batch_length(digits, length)
     return rows_lib.assemble(
         lambda *block: self.block(seed, split, step, batch_size, *block, digits, length),
         batch_size, rows)
