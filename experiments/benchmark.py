@@ -26,7 +26,7 @@ import numpy as np
 import optax
 from jax.extend import core as jax_core
 
-from experiments import train
+from experiments import host_memory, train
 from experiments.arithmetic import GRID_STEP, ArithmeticStudy
 from experiments.configs import arithmetic as arithmetic_configs
 from experiments.configs import knowledge as knowledge_configs
@@ -369,6 +369,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None):
   args = parse_args(argv)
+  host_memory.keep_freed_memory()  # as the experiments do; before JAX starts its threads
   result = run(args)
   print(table(result), flush=True)
   if args.out:

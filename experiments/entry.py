@@ -8,7 +8,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments import distributed, sharding, train
+from experiments import distributed, host_memory, sharding, train
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
@@ -37,6 +37,7 @@ def run(study_cls, default_config: str, train_fn=None) -> None:
     if len(argv) > 1:
       sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
+    host_memory.keep_freed_memory()  # before JAX starts its threads
     config, workdir, FLAGS = flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS
     try:
       if FLAGS.compile_only:
