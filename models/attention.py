@@ -11,7 +11,8 @@ and each has a fast path and a reference path that records its weights (`capture
             identical tokens) with no Q/K projections and no q k^T; the rest are learned
   conv_qkv  vanilla with a depthwise convolution along the sequence on q, k and v
 
-The fast path goes through `jax.nn.dot_product_attention` (cuDNN flash attention on GPU, XLA on CPU);
+The fast path (`fast_attention`) is `softmax_attention`, XLA's fusions with a hand-written backward,
+or `jax.nn.dot_product_attention` (cuDNN flash attention on GPU) when `model.attention_impl` asks;
 the reference path computes the weights explicitly so probing can record them. Tests prove they agree.
 
 Shapes: q, k, v [batch, length, heads, head_dim]; `key_mask` [batch, length] bool (True = attend).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from models.params import param
@@ -40,7 +42,13 @@ def attention_mask(q_len: int, k_len: int, causal: bool, key_mask: jax.Array | N
 
 
 def fast_attention(q, k, v, *, causal: bool, key_mask=None, bias=None, implementation=None):
-  """softmax(q k^T / sqrt(d) + bias) v without materialising the weights where the backend can."""
+  """softmax(q k^T / sqrt(d) + bias) v, through the implementation `model.attention_impl` names.
+
+  None: `softmax_attention`, XLA's fusions with our backward (any backend; fastest on CPU).
+  'xla' / 'cudnn': `jax.nn.dot_product_attention` (cuDNN flash attention on GPU).
+  """
+  if implementation is None:
+    return softmax_attention(q, k, v, attention_mask(q.shape[1], k.shape[1], causal, key_mask), bias)
   mask = None if key_mask is None else key_mask[:, None, None, :]
   if bias is not None:
     bias = bias.astype(q.dtype)
@@ -48,16 +56,62 @@ def fast_attention(q, k, v, *, causal: bool, key_mask=None, bias=None, implement
                                       implementation=implementation)
 
 
-def attention_weights(q, k, *, causal: bool, key_mask=None, bias=None):
-  """The softmax attention weights [batch, heads, q_len, k_len], in float32."""
+@jax.custom_vjp
+def softmax_attention(q, k, v, mask, bias):
+  """softmax(q k^T / sqrt(d) + bias, masked) v, with the attention backward written out by hand.
+
+  `mask` [B or 1, 1, q_len, k_len] bool or None; `bias` [B or 1, H or 1, q_len, k_len] float or
+  None. The backward reads the softmax's row sums as rowsum(dO * O) (as flash attention does): XLA's
+  autodiff of the softmax instead reduces a [B, H, T, T] product and, on CPU, fuses that reduction
+  into a matmul, the slowest op of the step.
+  """
+  return _softmax_attention_forward(q, k, v, mask, bias)[0]
+
+
+def _softmax_attention_forward(q, k, v, mask, bias):
+  weights = _masked_softmax(q, k, mask, bias)
+  out = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(v.dtype), v)
+  return out, (q, k, v, mask, bias, weights, out)
+
+
+def _softmax_attention_backward(residuals, d_out):
+  q, k, v, mask, bias, weights, out = residuals
+  scale = q.shape[-1] ** -0.5
+  d_v = jnp.einsum("bhqk,bqhd->bkhd", weights.astype(d_out.dtype), d_out)
+  d_weights = jnp.einsum("bqhd,bkhd->bhqk", d_out, v, preferred_element_type=jnp.float32)
+  # element-wise and reduced, not a dot: O(B T d) work, and the step's matmul FLOPs stay exact
+  row = (d_out.astype(jnp.float32) * out.astype(jnp.float32)).sum(-1).transpose(0, 2, 1)
+  d_logits = weights * (d_weights - row[..., None])  # zero wherever the mask is
+  d_q = jnp.einsum("bhqk,bkhd->bqhd", d_logits.astype(q.dtype), k) * scale
+  d_k = jnp.einsum("bhqk,bqhd->bkhd", d_logits.astype(q.dtype), q) * scale
+  d_bias = None if bias is None else _sum_to_shape(d_logits, bias.shape).astype(bias.dtype)
+  d_mask = None if mask is None else np.zeros(mask.shape, jax.dtypes.float0)
+  return d_q, d_k, d_v, d_mask, d_bias
+
+
+def _sum_to_shape(x, shape):
+  """Sums the axes that broadcasting stretched from `shape` (same rank) up to x.shape."""
+  axes = tuple(i for i, (n, m) in enumerate(zip(shape, x.shape)) if n == 1 and m != 1)
+  return x.sum(axes, keepdims=True)
+
+
+softmax_attention.defvjp(_softmax_attention_forward, _softmax_attention_backward)
+
+
+def _masked_softmax(q, k, mask, bias):
+  """softmax(q k^T / sqrt(d) + bias) over keys, in float32; masked-out keys get no weight."""
   scale = q.shape[-1] ** -0.5
   logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32) * scale
   if bias is not None:
     logits = logits + bias
-  mask = attention_mask(q.shape[1], k.shape[1], causal, key_mask)
   if mask is not None:
     logits = jnp.where(mask, logits, NEG_INF)
   return jax.nn.softmax(logits, axis=-1)
+
+
+def attention_weights(q, k, *, causal: bool, key_mask=None, bias=None):
+  """The softmax attention weights [batch, heads, q_len, k_len], in float32."""
+  return _masked_softmax(q, k, attention_mask(q.shape[1], k.shape[1], causal, key_mask), bias)
 
 
 def reference_attention(q, k, v, *, causal: bool, key_mask=None, bias=None):
@@ -133,7 +187,7 @@ class Attention(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs):
     d, h = config.d_model, config.num_heads
     self.causal = config.causal
-    self.implementation = config.attention_impl  # None: XLA chooses; 'cudnn' on GPU
+    self.implementation = config.attention_impl  # None: softmax_attention; 'cudnn' on GPU
     self.qkv = param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"), config.init_std)
     self.out = _out_projection(config, rngs)
 
@@ -197,7 +251,7 @@ class LegoAttention(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs):
     d, h = config.d_model, config.num_heads
     self.causal = config.causal
-    self.implementation = config.attention_impl  # None: XLA chooses; 'cudnn' on GPU
+    self.implementation = config.attention_impl  # None: softmax_attention; 'cudnn' on GPU
     self.manipulation, self.association = (int(n) for n in config.lego_heads)
     self.fixed = self.manipulation + self.association
     if min(self.manipulation, self.association) < 0 or self.fixed > h:

@@ -35,7 +35,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       tied_layers=False,    # one block applied num_layers times (ALBERT)
       pos_encoding="learned",
       attention="vanilla",
-      attention_impl=None,  # fast path: None (XLA chooses), "xla" or "cudnn" (GPU flash attention)
+      attention_impl=None,  # fast path: None (ours), "xla" or "cudnn" (jax.nn.dot_product_attention)
       lego_heads=(1, 1),    # attention=lego: fixed (manipulation, association) heads per layer
       conv_kernel=3,        # attention=conv_qkv: taps of the depthwise convolution on q, k, v
       dtype="float32",      # activation dtype; parameters stay float32

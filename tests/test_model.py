@@ -1,4 +1,6 @@
-"""Shapes, masks, the fast attention path against the reference, probes, weight tying."""
+"""Shapes, masks, the fast attention path (values and gradients) against the reference, probes,\nweight tying."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,6 +49,36 @@ def test_fast_attention_equals_reference(causal):
   model = _model(causal=causal)
   tokens = _tokens()
   np.testing.assert_allclose(model(tokens), model(tokens, capture=True)[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("implementation", [None, "xla"])
+def test_fast_attention_gradients_equal_autodiff_of_the_reference(causal, implementation):
+  """softmax_attention's hand-written backward (and the jax.nn path's) against jax.grad."""
+  q, k, v, d_out = (jax.random.normal(jax.random.key(i), (3, 10, 4, 8)) for i in range(4))
+  key_mask = jnp.arange(10)[None] < jnp.array([[10], [7], [3]])
+  bias = -jax.random.uniform(jax.random.key(5), (3, 4, 10, 10))  # per-example, per-head (ALiBi's)
+
+  def loss(attend):
+    return lambda q, k, v, bias: (attend(q, k, v, causal=causal, key_mask=key_mask, bias=bias)
+                                  * d_out).sum()
+
+  fast = jax.grad(loss(functools.partial(attn_lib.fast_attention, implementation=implementation)),
+                  argnums=(0, 1, 2, 3))(q, k, v, bias)
+  reference = jax.grad(loss(lambda *a, **kw: attn_lib.reference_attention(*a, **kw)[0]),
+                       argnums=(0, 1, 2, 3))(q, k, v, bias)
+  for name, got, want in zip(("q", "k", "v", "bias"), fast, reference):
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4, err_msg=name)
+
+
+def test_softmax_attention_sums_the_bias_gradient_over_broadcast_axes():
+  q, k, v = (jax.random.normal(jax.random.key(i), (2, 6, 3, 4)) for i in range(3))
+  bias = jnp.zeros((1, 3, 6, 6))  # shared by the batch
+  full = jax.grad(lambda b: attn_lib.softmax_attention(q, k, v, None, b).sum())(
+      jnp.broadcast_to(bias, (2, 3, 6, 6)))
+  shared = jax.grad(lambda b: attn_lib.softmax_attention(q, k, v, None, b).sum())(bias)
+  assert shared.shape == bias.shape
+  np.testing.assert_allclose(shared, full.sum(0, keepdims=True), atol=1e-6)
 
 
 def test_causal_decoder_ignores_the_future():
