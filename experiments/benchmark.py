@@ -7,7 +7,8 @@ PyTorch; the attention variants; the task generators; greedy decoding.
 
 Every timing excludes warm-up (compilation included) and reports the median over repeats with its
 spread ((max - min) / median). Train steps are the project's own: `train.build_trainer`'s jitted,
-donated step, compiled once ahead of time. FLOPs are matmul FLOPs counted analytically
+donated step, compiled once ahead of time; ours and PyTorch's take turns step by step, so a drift
+in the machine's speed moves both and their ratio holds. FLOPs are matmul FLOPs counted analytically
 (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the elementwise work, is recorded
 beside them.
 """
@@ -85,13 +86,21 @@ def _dot_flops(jaxpr) -> int:
 
 def time_calls(fn: Callable[[int], object], warmup: int, repeats: int) -> list[float]:
   """Seconds of each of `repeats` calls fn(i), after `warmup` untimed ones; fn blocks until done."""
+  return time_interleaved([fn], warmup, repeats)[0]
+
+
+def time_interleaved(fns: list[Callable[[int], object]], warmup: int, repeats: int):
+  """Per fn, seconds of each of `repeats` calls, the fns taking turns: a machine whose speed drifts
+  (the CPU's did, 352 to 422 GFLOP/s between runs) slows them alike, so their ratio holds."""
   for i in range(warmup):
-    fn(i)
-  times = []
+    for fn in fns:
+      fn(i)
+  times = [[] for _ in fns]
   for i in range(warmup, warmup + repeats):
-    start = time.perf_counter()
-    fn(i)
-    times.append(time.perf_counter() - start)
+    for fn, fn_times in zip(fns, times):
+      start = time.perf_counter()
+      fn(i)
+      fn_times.append(time.perf_counter() - start)
   return times
 
 
@@ -173,6 +182,12 @@ def compiled_step(config, study):
 
 def measure_step(config, study, args, ceiling: float) -> dict:
   """The project's train step: time, tokens/s, analytic and XLA FLOPs, % of the matmul ceiling."""
+  run, compiled = step_runner(config, study)
+  return step_figures(time_calls(run, args.warmup, args.repeats), compiled, config, study, ceiling)
+
+
+def step_runner(config, study):
+  """(run(i): one train step on batch i, blocking; the compiled step)."""
   trainer, compiled, state, batches = compiled_step(config, study)
   holder = [state]
 
@@ -180,9 +195,13 @@ def measure_step(config, study, args, ceiling: float) -> dict:
     holder[0], metrics = compiled(holder[0], batches[i % len(batches)])
     jax.block_until_ready((holder[0], metrics))
 
-  stats = summary(time_calls(run, args.warmup, args.repeats))
+  return run, compiled
+
+
+def step_figures(times: list[float], compiled, config, study, ceiling: float) -> dict:
+  stats = summary(times)
   model = train.resolved_model_config(config, study)
-  length = batches[0]["inputs"].shape[1]
+  length = study.batch("train", 0, config.batch_size)["inputs"].shape[1]
   flops = matmul_flops(model, length)["train"] * config.batch_size
   analysis = compiled.cost_analysis()
   analysis = analysis[0] if isinstance(analysis, list) else analysis
@@ -198,17 +217,22 @@ def _rates(stats: dict, tokens: int, flops: float, ceiling: float) -> dict:
           "pct_ceiling": 100 * gflops / ceiling}
 
 
-def measure_torch_step(config, study, args, ceiling: float) -> dict:
+def torch_runner(config, study, args):
+  """(run(i): the same model, loss and optimizer's step in eager PyTorch on batch i; figures(times))."""
   from benchmarks import torch_reference  # optional: only with the `bench` extra
   model = train.resolved_model_config(config, study)
   torch_reference.set_threads(args.torch_threads)
   step = torch_reference.make_step(model.to_dict(), config.to_dict(), seed=config.seed)
   batches = [study.batch("train", i, config.batch_size) for i in range(4)]
-  stats = summary(time_calls(lambda i: step(batches[i % len(batches)]), args.warmup, args.repeats))
   length = batches[0]["inputs"].shape[1]
   flops = matmul_flops(model, length)["train"] * config.batch_size
-  return {**stats, **_rates(stats, config.batch_size * length, flops, ceiling),
-          "threads": torch_reference.threads()}
+
+  def figures(times: list[float], ceiling: float) -> dict:
+    stats = summary(times)
+    return {**stats, **_rates(stats, config.batch_size * length, flops, ceiling),
+            "threads": torch_reference.threads()}
+
+  return lambda i: step(batches[i % len(batches)]), figures
 
 
 def torch_missing() -> str | None:
@@ -224,9 +248,15 @@ def train_section(args, ceiling: float, skip_torch: str | None) -> list[dict]:
   for d_model, length in zip(args.d_models, args.seq_lens):
     for name, setup in (("lego_encoder", lego_setup), ("decoder", decoder_setup)):
       config, study = setup(d_model, length, args)
-      row = {"model": name, **measure_step(config, study, args, ceiling)}
+      ours, compiled = step_runner(config, study)
+      if skip_torch:
+        times = time_calls(ours, args.warmup, args.repeats)
+      else:  # interleaved with ours, step for step
+        torch_step, torch_figures = torch_runner(config, study, args)
+        times, torch_times = time_interleaved([ours, torch_step], args.warmup, args.repeats)
+      row = {"model": name, **step_figures(times, compiled, config, study, ceiling)}
       if not skip_torch:
-        row["torch"] = measure_torch_step(config, study, args, ceiling)
+        row["torch"] = torch_figures(torch_times, ceiling)
         row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"]["tokens_per_s"]
       rows.append(row)
   return rows
