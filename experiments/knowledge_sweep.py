@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from experiments import knowledge, knowledge_plots
+from experiments import host_memory, knowledge, knowledge_plots
 from experiments.configs.knowledge import get_config, get_sweep
 
 
@@ -68,6 +68,7 @@ def main(argv=None):
   if len(argv) >= 3 and argv[0] == "plot":
     command = lambda: plot(*argv[1:])
   elif len(argv) == 2:
+    host_memory.keep_freed_memory()  # as entry.run does for one experiment
     command = lambda: sweep(*argv, print_fn=lambda s: print(s, flush=True))
   else:
     sys.exit("usage: python -m experiments.knowledge_sweep SWEEP ROOT\n"

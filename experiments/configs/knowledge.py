@@ -11,7 +11,8 @@ no dropout) pretrained on bioS, then QA fine-tuned on P_train (or mixed training
 
 Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permute, fullname,
 layers, heads, exposures (times each person's biography is seen in pretraining), qa_epochs,
-batch, lr, bios_per_window, seed, qa (False: pretraining and capacity only), probe;
+batch, lr, wd (pretraining weight decay), bios_per_window, seed, qa (False: pretraining and capacity
+only), probe;
 data=biod with K, C, D, L, T for bioD(N=people, K, C, D, L, T) (pretraining and capacity only).
 Pretraining steps follow from exposures.
 """
@@ -25,7 +26,7 @@ from models.transformer import model_config
 
 PRESETS = ("smoke", "mixed")
 KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
-             exposures=100, qa_epochs=4, batch=64, lr=1e-3, bios_per_window=2, seed=0, qa=True,
+             exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0, qa=True,
              probe=True, data="bios", K=4, C=2, D=16, L=2, T=32)
 SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
              batch=16)
@@ -42,7 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   steps = math.ceil(k["exposures"] * windows_per_round / (k["batch"] - qa_rows))
   config = ml_collections.ConfigDict(train_fields(
       seed=k["seed"], batch_size=k["batch"], num_steps=steps, learning_rate=k["lr"],
-      warmup_steps=min(1000, steps // 10), final_lr_ratio=0.1, weight_decay=0.1, b2=0.98,
+      warmup_steps=min(1000, steps // 10), final_lr_ratio=0.1, weight_decay=k["wd"], b2=0.98,
       log_every=max(1, steps // 20), eval_every=max(1, steps // 4), checkpoint_every=steps,
       eval_size=256))
   if k["data"] not in ("bios", "biod") or mixed and k["data"] == "biod":
@@ -89,6 +90,9 @@ SWEEPS = {
     "capacity100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h}"
                          for l, h in ((1, 1), (2, 1), (4, 1))],
     "capacity1000_biod": [f"{BIOD_CAPACITY},people=1500,exposures=1000,layers=1,heads=1"],
+    # Is 100 exposures training-limited? GPT2-1-1 of capacity100_biod with more lr, less decay.
+    "capacity100_biod_lr": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers=1,heads=1,{opt}"
+                            for opt in ("lr=0.003", "lr=0.01", "lr=0.003,wd=0.01")],
 }
 
 
