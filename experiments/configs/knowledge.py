@@ -93,6 +93,8 @@ SWEEPS = {
     # Is 100 exposures training-limited? GPT2-1-1 of capacity100_biod with more lr, less decay.
     "capacity100_biod_lr": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers=1,heads=1,{opt}"
                             for opt in ("lr=0.003", "lr=0.01", "lr=0.003,wd=0.01")],
+    "capacity100_biod_fast": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},"
+                              "lr=0.01" for l, h in ((1, 1), (2, 1), (4, 1))],
 }
 
 
