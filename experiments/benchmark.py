@@ -262,15 +262,17 @@ def train_section(args, ceiling: float, skip_torch: str | None) -> list[dict]:
   return rows
 
 
-def attention_section(args, ceiling: float, train_rows: list[dict]) -> list[dict]:
-  """Each attention variant in the LEGO encoder at one size (the middle of --d-models); vanilla is
-  the train section's row at that size."""
+def attention_section(args, ceiling: float) -> list[dict]:
+  """Each attention variant in the LEGO encoder at one size (the middle of --d-models), the three
+  steps taking turns: timed apart, run-to-run drift had LEGO attention slower than vanilla."""
   middle = len(args.d_models) // 2
   d_model, length = args.d_models[middle], args.seq_lens[middle]
-  vanilla = [r for r in train_rows if r["model"] == "lego_encoder"][middle]
-  return [{k: v for k, v in vanilla.items() if k not in ("model", "torch", "ratio_vs_torch")}] + [
-      measure_step(*lego_setup(d_model, length, args, attention), args, ceiling)
-      for attention in ("lego", "conv_qkv")]
+  setups = [lego_setup(d_model, length, args, attention)
+            for attention in ("vanilla", "lego", "conv_qkv")]
+  runners = [step_runner(*setup) for setup in setups]
+  times = time_interleaved([run for run, _ in runners], args.warmup, args.repeats)
+  return [step_figures(t, compiled, *setup, ceiling)
+          for t, (_, compiled), setup in zip(times, runners, setups)]
 
 
 # -- generators and decoding -----------------------------------------------------------------------
@@ -322,7 +324,7 @@ def run(args) -> dict:
   result = {"machine": machine(), "args": vars(args), "matmul_ceiling": ceiling}
   result["train"] = train_section(args, ceiling["gflops"], skip_torch)
   result["torch_skipped"] = skip_torch
-  result["attention"] = attention_section(args, ceiling["gflops"], result["train"])
+  result["attention"] = attention_section(args, ceiling["gflops"])
   result["generators"] = generator_section(args, ceiling["gflops"])
   result["decoding"] = decoding_section(args)
   return result
