@@ -90,6 +90,8 @@ SWEEPS = {
     "capacity100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h}"
                          for l, h in ((1, 1), (2, 1), (4, 1))],
     "capacity1000_biod": [f"{BIOD_CAPACITY},people=1500,exposures=1000,layers=1,heads=1"],
+    "capacity1000_biod_fast": [f"{BIOD_CAPACITY},people=1500,exposures=1000,layers=1,heads=1,"
+                               "lr=0.01"],
     # Is 100 exposures training-limited? GPT2-1-1 of capacity100_biod with more lr, less decay.
     "capacity100_biod_lr": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers=1,heads=1,{opt}"
                             for opt in ("lr=0.003", "lr=0.01", "lr=0.003,wd=0.01")],
