@@ -182,12 +182,12 @@ def compiled_step(config, study):
 
 def measure_step(config, study, args, ceiling: float) -> dict:
   """The project's train step: time, tokens/s, analytic and XLA FLOPs, % of the matmul ceiling."""
-  run, compiled = step_runner(config, study)
-  return step_figures(time_calls(run, args.warmup, args.repeats), compiled, config, study, ceiling)
+  run, figures = step_runner(config, study)
+  return figures(time_calls(run, args.warmup, args.repeats), ceiling)
 
 
 def step_runner(config, study):
-  """(run(i): one train step on batch i, blocking; the compiled step)."""
+  """(run(i): one train step on batch i, blocking; figures(times, ceiling): measure_step's row)."""
   trainer, compiled, state, batches = compiled_step(config, study)
   holder = [state]
 
@@ -195,41 +195,41 @@ def step_runner(config, study):
     holder[0], metrics = compiled(holder[0], batches[i % len(batches)])
     jax.block_until_ready((holder[0], metrics))
 
-  return run, compiled
-
-
-def step_figures(times: list[float], compiled, config, study, ceiling: float) -> dict:
-  stats = summary(times)
   model = train.resolved_model_config(config, study)
-  length = study.batch("train", 0, config.batch_size)["inputs"].shape[1]
-  flops = matmul_flops(model, length)["train"] * config.batch_size
+  length = batches[0]["inputs"].shape[1]
   analysis = compiled.cost_analysis()
   analysis = analysis[0] if isinstance(analysis, list) else analysis
-  return {**stats, **_rates(stats, config.batch_size * length, flops, ceiling),
-          "batch": config.batch_size, "length": length, "d_model": model.d_model,
-          "heads": model.num_heads, "layers": model.num_layers, "attention": model.attention,
-          "flops": flops, "xla_flops": float(analysis.get("flops", 0.0))}
+
+  def figures(times: list[float], ceiling: float) -> dict:
+    return {**_step_rates(times, model, config.batch_size, length, ceiling),
+            "batch": config.batch_size, "length": length, "d_model": model.d_model,
+            "heads": model.num_heads, "layers": model.num_layers, "attention": model.attention,
+            "xla_flops": float(analysis.get("flops", 0.0))}
+
+  return run, figures
 
 
-def _rates(stats: dict, tokens: int, flops: float, ceiling: float) -> dict:
+def _step_rates(times: list[float], model, batch: int, length: int, ceiling: float) -> dict:
+  """A train step's timing summary with its matmul FLOPs, tokens/s, GFLOP/s and % of the ceiling."""
+  stats = summary(times)
+  flops = matmul_flops(model, length)["train"] * batch
   gflops = flops / stats["median_s"] / 1e9
-  return {"tokens_per_s": tokens / stats["median_s"], "gflops": gflops,
-          "pct_ceiling": 100 * gflops / ceiling}
+  return {**stats, "flops": flops, "tokens_per_s": batch * length / stats["median_s"],
+          "gflops": gflops, "pct_ceiling": 100 * gflops / ceiling}
 
 
 def torch_runner(config, study, args):
-  """(run(i): the same model, loss and optimizer's step in eager PyTorch on batch i; figures(times))."""
+  """(run(i): the same model, loss and optimizer's step in eager PyTorch on batch i; figures(times,
+  ceiling))."""
   from benchmarks import torch_reference  # optional: only with the `bench` extra
   model = train.resolved_model_config(config, study)
   torch_reference.set_threads(args.torch_threads)
   step = torch_reference.make_step(model.to_dict(), config.to_dict(), seed=config.seed)
   batches = [study.batch("train", i, config.batch_size) for i in range(4)]
   length = batches[0]["inputs"].shape[1]
-  flops = matmul_flops(model, length)["train"] * config.batch_size
 
   def figures(times: list[float], ceiling: float) -> dict:
-    stats = summary(times)
-    return {**stats, **_rates(stats, config.batch_size * length, flops, ceiling),
+    return {**_step_rates(times, model, config.batch_size, length, ceiling),
             "threads": torch_reference.threads()}
 
   return lambda i: step(batches[i % len(batches)]), figures
@@ -248,13 +248,13 @@ def train_section(args, ceiling: float, skip_torch: str | None) -> list[dict]:
   for d_model, length in zip(args.d_models, args.seq_lens):
     for name, setup in (("lego_encoder", lego_setup), ("decoder", decoder_setup)):
       config, study = setup(d_model, length, args)
-      ours, compiled = step_runner(config, study)
+      ours, figures = step_runner(config, study)
       if skip_torch:
         times = time_calls(ours, args.warmup, args.repeats)
       else:  # interleaved with ours, step for step
         torch_step, torch_figures = torch_runner(config, study, args)
         times, torch_times = time_interleaved([ours, torch_step], args.warmup, args.repeats)
-      row = {"model": name, **step_figures(times, compiled, config, study, ceiling)}
+      row = {"model": name, **figures(times, ceiling)}
       if not skip_torch:
         row["torch"] = torch_figures(torch_times, ceiling)
         row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"]["tokens_per_s"]
@@ -267,12 +267,10 @@ def attention_section(args, ceiling: float) -> list[dict]:
   steps taking turns: timed apart, run-to-run drift had LEGO attention slower than vanilla."""
   middle = len(args.d_models) // 2
   d_model, length = args.d_models[middle], args.seq_lens[middle]
-  setups = [lego_setup(d_model, length, args, attention)
-            for attention in ("vanilla", "lego", "conv_qkv")]
-  runners = [step_runner(*setup) for setup in setups]
+  runners = [step_runner(*lego_setup(d_model, length, args, attention))
+             for attention in ("vanilla", "lego", "conv_qkv")]
   times = time_interleaved([run for run, _ in runners], args.warmup, args.repeats)
-  return [step_figures(t, compiled, *setup, ceiling)
-          for t, (_, compiled), setup in zip(times, runners, setups)]
+  return [figures(t, ceiling) for t, (_, figures) in zip(times, runners)]
 
 
 # -- generators and decoding -----------------------------------------------------------------------
