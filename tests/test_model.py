@@ -1,4 +1,5 @@
-"""Shapes, masks, the fast attention path (values and gradients) against the reference, probes,\nweight tying."""
+"""Shapes, masks, the fast attention path (values and gradients) against the reference, probes,
+weight tying."""
 import functools
 
 import jax

@@ -26,8 +26,8 @@ from models.transformer import model_config
 
 PRESETS = ("smoke", "mixed")
 KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
-             exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0, qa=True,
-             probe=True, data="bios", K=4, C=2, D=16, L=2, T=32)
+             exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0,
+             qa=True, probe=True, data="bios", K=4, C=2, D=16, L=2, T=32)
 SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
              batch=16)
 MIXED_QA_SHARE = 0.25
