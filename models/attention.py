@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from models.linear import dense
 from models.params import param
 from models.positional import PositionalEncoding
 
@@ -128,8 +129,14 @@ def project_heads(x, kernel):
   [s, B, T, ...] makes XLA materialise a transposed copy (about 9% of a CPU step).
   """
   d, s, h, k = kernel.shape
-  y = (x @ kernel.reshape(d, s * h * k).astype(x.dtype)).reshape(*x.shape[:-1], s, h, k)
+  y = dense(x, kernel.reshape(d, s * h * k).astype(x.dtype)).reshape(*x.shape[:-1], s, h, k)
   return tuple(y[..., i, :, :] for i in range(s))
+
+
+def merge_heads(y, kernel):
+  """y [B, T, heads, head_dim] through the output kernel [heads, head_dim, d]: [B, T, d]."""
+  h, k, d = kernel.shape
+  return dense(y.reshape(*y.shape[:-2], h * k), kernel.reshape(h * k, d).astype(y.dtype))
 
 
 def _attend(q, k, v, *, causal, key_mask, bias, capture, implementation=None):
@@ -201,7 +208,7 @@ class Attention(nnx.Module):
     y, weights = _attend(q, k, v, causal=self.causal, implementation=self.implementation,
                          key_mask=key_mask,
                          bias=positional.bias(positions), capture=capture)
-    return jnp.einsum("bthk,hkd->btd", y, self.out[...].astype(x.dtype)), weights
+    return merge_heads(y, self.out[...]), weights
 
 
 def _out_projection(config, rngs: nnx.Rngs) -> nnx.Param:
@@ -274,7 +281,7 @@ class LegoAttention(nnx.Module):
                            + [association] * self.association, axis=1)
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
-    v = jnp.einsum("btd,dhk->bthk", x, self.v[...].astype(x.dtype))
+    (v,) = project_heads(x, self.v[...][:, None])
     ys, weights = [], []
     if self.fixed:
       fixed = self.fixed_patterns(tokens, key_mask)
@@ -293,7 +300,7 @@ class LegoAttention(nnx.Module):
       weights.append(w)
     y = jnp.concatenate(ys, axis=2)
     weights = jnp.concatenate(weights, axis=1) if capture else None
-    return jnp.einsum("bthk,hkd->btd", y, self.out[...].astype(x.dtype)), weights
+    return merge_heads(y, self.out[...]), weights
 
 
 VARIANTS = {"vanilla": Attention, "lego": LegoAttention, "conv_qkv": ConvQKVAttention}

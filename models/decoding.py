@@ -135,7 +135,7 @@ def _forward(model, tokens, index, positions, cache):
       scores = scores + bias
     weights = jax.nn.softmax(jnp.where(visible, scores, NEG_INF), axis=-1)
     y = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(dtype), values)
-    x = x + jnp.einsum("bthk,hkd->btd", y, attn.out[...].astype(dtype))
+    x = x + attention_lib.merge_heads(y, attn.out[...])
     x = x + block.mlp(block.mlp_norm(x))
   x = model.final_norm(x)
   logits = (x @ model.head[...].astype(dtype)).astype(jnp.float32) + model.head_bias[...]

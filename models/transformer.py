@@ -17,6 +17,7 @@ import ml_collections
 from flax import nnx
 
 from models import attention as attention_lib
+from models.linear import dense
 from models import positional as positional_lib
 from models.params import param, zeros
 
@@ -86,8 +87,8 @@ class MLP(nnx.Module):
     self.bo = zeros((d,), ("embed",))
 
   def __call__(self, x):
-    h = jax.nn.gelu(x @ self.wi[...].astype(x.dtype) + self.bi[...].astype(x.dtype))
-    return h @ self.wo[...].astype(x.dtype) + self.bo[...].astype(x.dtype)
+    h = jax.nn.gelu(dense(x, self.wi[...].astype(x.dtype)) + self.bi[...].astype(x.dtype))
+    return dense(h, self.wo[...].astype(x.dtype)) + self.bo[...].astype(x.dtype)
 
 
 @jax.custom_vjp
@@ -165,7 +166,7 @@ class Transformer(nnx.Module):
         probes[f"layer_{i}/attention"] = weights
         probes[f"layer_{i}/residual"] = x
     x = self.final_norm(x)
-    logits = (x @ self.head[...].astype(dtype)).astype(jnp.float32) + self.head_bias[...]
+    logits = dense(x, self.head[...].astype(dtype)).astype(jnp.float32) + self.head_bias[...]
     return (logits, probes) if capture else logits
 
 

@@ -10,6 +10,7 @@ from flax import nnx
 
 from models import Transformer, model_config
 from models import attention as attn_lib
+from models import linear as linear_lib
 from models import transformer as transformer_lib
 from models.transformer import num_params
 
@@ -147,3 +148,27 @@ def test_gradient_wall_is_the_identity_and_propagates_nan():
   _, vjp = jax.vjp(transformer_lib.gradient_wall, x)
   np.testing.assert_array_equal(vjp(2 * x)[0], 2 * x)
   assert np.isnan(vjp(x.at[0, 0].set(jnp.nan))[0]).all()
+
+
+@pytest.mark.parametrize("shape", [(6, 8), (2, 3, 8)])
+def test_dense_gradients_equal_autodiff_of_the_matmul(shape):
+  x = jax.random.normal(jax.random.key(0), shape)
+  kernel = jax.random.normal(jax.random.key(1), (8, 5))
+  d_y = jax.random.normal(jax.random.key(2), shape[:-1] + (5,))
+  y, vjp = jax.vjp(linear_lib.dense, x, kernel)
+  want_y, want_vjp = jax.vjp(jnp.matmul, x, kernel)
+  np.testing.assert_allclose(y, want_y, rtol=1e-6)
+  for got, want in zip(vjp(d_y), want_vjp(d_y)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", ["vanilla", "lego"])
+def test_every_projection_through_dense_keeps_the_model_gradients(monkeypatch, attention):
+  model, tokens = _model(num_layers=2, causal=attention == "vanilla", attention=attention), _tokens()
+  grad, params = _loss_grad(model, tokens)
+  dense_grads = grad(params)
+  for module in (transformer_lib, attn_lib):
+    monkeypatch.setattr(module, "dense", jnp.matmul)
+  plain_grad, _ = _loss_grad(model, tokens)
+  same = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  jax.tree.map(same, dense_grads, plain_grad(params))
