@@ -17,8 +17,8 @@ import ml_collections
 from flax import nnx
 
 from models import attention as attention_lib
-from models.linear import dense
 from models import positional as positional_lib
+from models.linear import dense
 from models.params import param, zeros
 
 
