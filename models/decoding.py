@@ -137,6 +137,4 @@ def _forward(model, tokens, index, positions, cache):
     y = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(dtype), values)
     x = x + attention_lib.merge_heads(y, attn.out[...])
     x = x + block.mlp(block.mlp_norm(x))
-  x = model.final_norm(x)
-  logits = (x @ model.head[...].astype(dtype)).astype(jnp.float32) + model.head_bias[...]
-  return logits, cache
+  return model.logits(x), cache

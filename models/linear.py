@@ -23,9 +23,8 @@ def _dense_fwd(x, kernel):
 def _dense_bwd(residuals, d_y):
   x, kernel = residuals
   d_x = jax.lax.dot_general(d_y, kernel, (((d_y.ndim - 1,), (1,)), ((), ())))
-  tokens = (-1, x.shape[-1]), (-1, d_y.shape[-1])
-  d_kernel = jax.lax.dot_general(x.reshape(tokens[0]), d_y.reshape(tokens[1]),
-                                 (((0,), (0,)), ((), ())))
+  d_kernel = jax.lax.dot_general(x.reshape(-1, x.shape[-1]), d_y.reshape(-1, d_y.shape[-1]),
+                                 (((0,), (0,)), ((), ())))  # contract the flattened tokens
   return d_x, d_kernel
 
 

@@ -165,9 +165,13 @@ class Transformer(nnx.Module):
       if capture:
         probes[f"layer_{i}/attention"] = weights
         probes[f"layer_{i}/residual"] = x
-    x = self.final_norm(x)
-    logits = dense(x, self.head[...].astype(dtype)).astype(jnp.float32) + self.head_bias[...]
+    logits = self.logits(x)
     return (logits, probes) if capture else logits
+
+  def logits(self, x):
+    """The final LayerNorm and the head: residual stream [batch, length, d] -> float32 logits."""
+    x = self.final_norm(x)
+    return dense(x, self.head[...].astype(x.dtype)).astype(jnp.float32) + self.head_bias[...]
 
 
 def num_params(model: nnx.Module) -> int:
