@@ -49,12 +49,41 @@ def fast_attention(q, k, v, *, causal: bool, key_mask=None, bias=None, implement
   'xla' / 'cudnn': `jax.nn.dot_product_attention` (cuDNN flash attention on GPU).
   """
   if implementation is None:
-    return softmax_attention(q, k, v, attention_mask(q.shape[1], k.shape[1], causal, key_mask), bias)
+    mask = attention_mask(q.shape[1], k.shape[1], causal, key_mask)
+    return in_batch_chunks(softmax_attention, q, k, v, mask, bias)
   mask = None if key_mask is None else key_mask[:, None, None, :]
   if bias is not None:
     bias = bias.astype(q.dtype)
   return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, is_causal=causal,
                                       implementation=implementation)
+
+
+# XLA:CPU runs a batched matmul on one thread (YNNPACK splits a large matrix, not the batch) and
+# hands independent ops to a second thread only when more than 8 are ready at once. Batch chunks give
+# it that many independent attention computations, when each is big enough to pay for its own ops:
+# a d_model 512 decoder step 5% faster, d_model 256 3%; d_model 128 (2^17 scores in all) 5% slower.
+CPU_BATCH_CHUNKS = 8
+MIN_SCORES_PER_CHUNK = 2**17
+
+
+def in_batch_chunks(fn, q, k, *arrays):
+  """fn(q, k, *arrays) on up to CPU_BATCH_CHUNKS slices of the batch, concatenated (CPU only).
+
+  q, k [batch, length, heads, head_dim]. Arrays with a leading axis of 1 (broadcast over the
+  batch) and None pass whole to every chunk.
+  """
+  batch, q_len, heads, _ = q.shape
+  scores = batch * heads * q_len * k.shape[1]
+  chunks = min(CPU_BATCH_CHUNKS, batch, scores // MIN_SCORES_PER_CHUNK)
+  if jax.default_backend() != "cpu" or chunks <= 1:
+    return fn(q, k, *arrays)
+  bounds = np.linspace(0, batch, chunks + 1).astype(int)
+
+  def chunk(a, start, stop):
+    return a if a is None or a.shape[0] == 1 else a[start:stop]
+
+  return jnp.concatenate([fn(*(chunk(a, start, stop) for a in (q, k, *arrays)))
+                          for start, stop in zip(bounds[:-1], bounds[1:])])
 
 
 @jax.custom_vjp

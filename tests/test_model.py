@@ -73,6 +73,30 @@ def test_fast_attention_gradients_equal_autodiff_of_the_reference(causal, implem
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4, err_msg=name)
 
 
+@pytest.mark.parametrize("bias_batch", [1, 5])
+def test_attention_in_batch_chunks_equals_one_call(monkeypatch, bias_batch):
+  """The CPU path's uneven batch chunks (1, 2, 2 of 5) against one call: outputs and gradients,
+  with a per-example key mask and a bias per example or shared by the batch."""
+  q, k, v, d_out = (jax.random.normal(jax.random.key(i), (5, 6, 2, 4)) for i in range(4))
+  key_mask = jnp.arange(6)[None] < jnp.array([[6], [4], [2], [6], [5]])
+  bias = -jax.random.uniform(jax.random.key(5), (bias_batch, 2, 6, 6))
+
+  def grads():
+    loss = lambda q, k, v, bias: (attn_lib.fast_attention(
+        q, k, v, causal=True, key_mask=key_mask, bias=bias) * d_out).sum()
+    return jax.value_and_grad(loss, argnums=(0, 1, 2, 3))(q, k, v, bias)
+
+  monkeypatch.setattr(attn_lib, "CPU_BATCH_CHUNKS", 1)
+  whole = grads()
+  monkeypatch.setattr(attn_lib, "CPU_BATCH_CHUNKS", 3)
+  monkeypatch.setattr(attn_lib, "MIN_SCORES_PER_CHUNK", 1)
+  chunked = grads()
+  forward = jax.make_jaxpr(lambda: attn_lib.fast_attention(q, k, v, causal=True, bias=bias))()
+  assert [e.primitive.name for e in forward.eqns].count("custom_vjp_call") == 3
+  for got, want in zip(jax.tree.leaves(chunked), jax.tree.leaves(whole)):
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=1e-6)
+
+
 def test_softmax_attention_sums_the_bias_gradient_over_broadcast_axes():
   q, k, v = (jax.random.normal(jax.random.key(i), (2, 6, 3, 4)) for i in range(3))
   bias = jnp.zeros((1, 3, 6, 6))  # shared by the batch
