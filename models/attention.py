@@ -77,13 +77,11 @@ def in_batch_chunks(fn, q, k, *arrays):
   chunks = min(CPU_BATCH_CHUNKS, batch, scores // MIN_SCORES_PER_CHUNK)
   if jax.default_backend() != "cpu" or chunks <= 1:
     return fn(q, k, *arrays)
-  bounds = np.linspace(0, batch, chunks + 1).astype(int)
-
-  def chunk(a, start, stop):
-    return a if a is None or a.shape[0] == 1 else a[start:stop]
-
-  return jnp.concatenate([fn(*(chunk(a, start, stop) for a in (q, k, *arrays)))
-                          for start, stop in zip(bounds[:-1], bounds[1:])])
+  # split, not slices: the gradient of a split is one concatenate, of slices a sum of padded arrays
+  bounds = list(np.linspace(0, batch, chunks + 1).astype(int)[1:-1])
+  parts = [[a] * chunks if a is None or a.shape[0] == 1 else jnp.split(a, bounds)
+           for a in (q, k, *arrays)]
+  return jnp.concatenate([fn(*args) for args in zip(*parts)])
 
 
 @jax.custom_vjp
@@ -159,7 +157,8 @@ def project_heads(x, kernel):
   """
   d, s, h, k = kernel.shape
   y = dense(x, kernel.reshape(d, s * h * k).astype(x.dtype)).reshape(*x.shape[:-1], s, h, k)
-  return tuple(y[..., i, :, :] for i in range(s))
+  # split, not indexing: the gradient is one concatenate instead of a sum of s padded arrays
+  return tuple(part.squeeze(-3) for part in jnp.split(y, s, axis=-3))
 
 
 def merge_heads(y, kernel):
