@@ -310,10 +310,11 @@ class LegoAttention(nnx.Module):
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
     (v,) = project_heads(x, self.v[...][:, None])
+    v_fixed, v_learned = jnp.split(v, [self.fixed], axis=2)  # a split's gradient: one concatenate
     ys, weights = [], []
     if self.fixed:
       fixed = self.fixed_patterns(tokens, key_mask)
-      ys.append(jnp.einsum("bhqk,bkhd->bqhd", fixed.astype(v.dtype), v[:, :, :self.fixed]))
+      ys.append(jnp.einsum("bhqk,bkhd->bqhd", fixed.astype(v.dtype), v_fixed))
       weights.append(fixed)
     if self.fixed < v.shape[2]:
       q, k = project_heads(x, self.qk[...])
@@ -321,7 +322,7 @@ class LegoAttention(nnx.Module):
       bias = positional.bias(positions)
       if bias is not None and bias.shape[1] > 1:  # a per-head bias: the learned heads' share
         bias = bias[:, self.fixed:]
-      y, w = _attend(q, k, v[:, :, self.fixed:], causal=self.causal,
+      y, w = _attend(q, k, v_learned, causal=self.causal,
                      implementation=self.implementation, key_mask=key_mask, bias=bias,
                      capture=capture)
       ys.append(y)
