@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import time
 from typing import Callable
 
@@ -89,14 +90,32 @@ def time_calls(fn: Callable[[int], object], warmup: int, repeats: int) -> list[f
   return time_interleaved([fn], warmup, repeats)[0]
 
 
+STEADY_FAULTS = 1000  # fresh pages (4 KiB) in one warm-up round below which the heap is steady
+MAX_EXTRA_WARMUP = 8
+
+
+def fresh_pages() -> int:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def time_interleaved(fns: list[Callable[[int], object]], warmup: int, repeats: int):
   """Per fn, seconds of each of `repeats` calls, the fns taking turns: a machine whose speed drifts
-  (the CPU's did, 352 to 422 GFLOP/s between runs) slows them alike, so their ratio holds."""
-  for i in range(warmup):
+  (the CPU's did, 352 to 422 GFLOP/s between runs) slows them alike, so their ratio holds.
+
+  Warm-up is `warmup` rounds and then more (up to MAX_EXTRA_WARMUP) until a round faults in fewer
+  than STEADY_FAULTS fresh pages: until the heap stops growing. Its growth is a one-off cost of a
+  run's first steps (a d_model 512 LEGO step that grows it takes 770-1240 ms, 540 ms after), and
+  with PyTorch's allocations between ours it lasts a few steps longer.
+  """
+  rounds, growing = 0, True
+  while rounds < warmup or (growing and 0 < warmup and rounds < warmup + MAX_EXTRA_WARMUP):
+    before = fresh_pages()
     for fn in fns:
-      fn(i)
+      fn(rounds)
+    growing = fresh_pages() - before >= STEADY_FAULTS
+    rounds += 1
   times = [[] for _ in fns]
-  for i in range(warmup, warmup + repeats):
+  for i in range(rounds, rounds + repeats):
     for fn, fn_times in zip(fns, times):
       start = time.perf_counter()
       fn(i)

@@ -74,3 +74,22 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
   assert [r["task"] for r in result["generators"]] == ["lego", "arithmetic", "biography"]
   assert all(r["examples_per_s"] > 0 and r["pct_of_step"] > 0 for r in result["generators"])
   assert result["decoding"]["tokens_per_s"] > 0
+
+
+@pytest.mark.parametrize("warmup,growing_calls,want_warmup", [
+    (1, 3, 4),   # rounds 0-2 grow the heap, round 3 does not: timing starts at call 4
+    (2, 0, 2),   # a steady heap: just the rounds asked for
+    (1, 99, 1 + benchmark.MAX_EXTRA_WARMUP),  # never steady: capped
+    (0, 99, 0),  # no warm-up asked, none done
+])
+def test_warmup_runs_until_the_heap_stops_growing(monkeypatch, warmup, growing_calls, want_warmup):
+  faults, calls = [0], []
+
+  def step(i):
+    calls.append(i)
+    if len(calls) <= growing_calls:
+      faults[0] += benchmark.STEADY_FAULTS  # this call faulted in fresh pages
+
+  monkeypatch.setattr(benchmark, "fresh_pages", lambda: faults[0])
+  times = benchmark.time_calls(step, warmup, repeats=2)
+  assert len(times) == 2 and calls == list(range(want_warmup + 2))
