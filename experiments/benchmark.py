@@ -7,8 +7,9 @@ PyTorch; the attention variants; the task generators; greedy decoding.
 
 Every timing excludes warm-up (compilation included) and reports the median over repeats with its
 spread ((max - min) / median). Train steps are the project's own: `train.build_trainer`'s jitted,
-donated step, compiled once ahead of time; ours and PyTorch's take turns step by step, so a drift
-in the machine's speed moves both and their ratio holds. FLOPs are matmul FLOPs counted analytically
+donated step, compiled once ahead of time; ours, PyTorch's and the ceiling's matmul take turns
+step by step, so a drift in the machine's speed moves all three and both the ratio and the % of
+the ceiling hold (the ceiling measured first is reported too). FLOPs are matmul FLOPs counted analytically
 (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the elementwise work, is recorded
 beside them.
 """
@@ -129,15 +130,33 @@ def summary(times: list[float]) -> dict:
           "spread": float((max(times) - min(times)) / median), "times_s": [float(t) for t in times]}
 
 
+def matmul_runner(n: int):
+  """(run(i): one float32 [n, n] @ [n, n] through XLA, blocking; gflops(times): its median rate)."""
+  matmul = jax.jit(jnp.matmul)
+  a, b = jax.random.normal(jax.random.key(0), (2, n, n), jnp.float32)
+  return lambda _: matmul(a, b).block_until_ready(), lambda times: 2 * n**3 / np.median(times) / 1e9
+
+
 def matmul_ceiling(sizes: list[int], warmup: int, repeats: int) -> dict:
   """float32 [n, n] @ [n, n] through XLA at each size; the ceiling is the best median GFLOP/s."""
-  matmul = jax.jit(jnp.matmul)
   by_size = {}
   for n in sizes:
-    a, b = jax.random.normal(jax.random.key(0), (2, n, n), jnp.float32)
-    stats = summary(time_calls(lambda _: matmul(a, b).block_until_ready(), warmup, repeats))
-    by_size[str(n)] = {**stats, "gflops": 2 * n**3 / stats["median_s"] / 1e9}
-  return {"gflops": max(s["gflops"] for s in by_size.values()), "by_size": by_size}
+    run, gflops = matmul_runner(n)
+    times = time_calls(run, warmup, repeats)
+    by_size[str(n)] = {**summary(times), "gflops": gflops(times)}
+  best = max(by_size, key=lambda n: by_size[n]["gflops"])
+  return {"gflops": by_size[best]["gflops"], "size": int(best), "by_size": by_size}
+
+
+def time_with_ceiling(fns, ceiling: dict, args) -> tuple[list[list[float]], float]:
+  """(times of each fn, the ceiling's GFLOP/s): the ceiling's matmul takes its turn with the fns,
+  so a drift in the machine's speed (its ceiling read 423 to 461 GFLOP/s between runs) moves the
+  ceiling with the steps it measures."""
+  run, gflops = matmul_runner(ceiling["size"])
+  # Right after a step the matmul finds its inputs evicted and reads 10-25% slower, so an untimed
+  # one goes first and the second, warm, is timed.
+  *times, _, ceiling_times = time_interleaved([*fns, run, run], args.warmup, args.repeats)
+  return times, gflops(ceiling_times)
 
 
 # -- the two benchmark models ----------------------------------------------------------------------
@@ -262,34 +281,34 @@ def torch_missing() -> str | None:
   return None
 
 
-def train_section(args, ceiling: float, skip_torch: str | None) -> list[dict]:
+def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
   rows = []
   for d_model, length in zip(args.d_models, args.seq_lens):
     for name, setup in (("lego_encoder", lego_setup), ("decoder", decoder_setup)):
       config, study = setup(d_model, length, args)
       ours, figures = step_runner(config, study)
-      if skip_torch:
-        times = time_calls(ours, args.warmup, args.repeats)
-      else:  # interleaved with ours, step for step
-        torch_step, torch_figures = torch_runner(config, study, args)
-        times, torch_times = time_interleaved([ours, torch_step], args.warmup, args.repeats)
-      row = {"model": name, **figures(times, ceiling)}
+      runners = [(ours, figures)]
+      if not skip_torch:  # interleaved with ours, step for step
+        runners.append(torch_runner(config, study, args))
+      times, local_ceiling = time_with_ceiling([run for run, _ in runners], ceiling, args)
+      row = {"model": name, **figures(times[0], local_ceiling), "ceiling_gflops": local_ceiling}
       if not skip_torch:
-        row["torch"] = torch_figures(torch_times, ceiling)
+        row["torch"] = runners[1][1](times[1], local_ceiling)
         row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"]["tokens_per_s"]
       rows.append(row)
   return rows
 
 
-def attention_section(args, ceiling: float) -> list[dict]:
+def attention_section(args, ceiling: dict) -> list[dict]:
   """Each attention variant in the LEGO encoder at one size (the middle of --d-models), the three
   steps taking turns: timed apart, run-to-run drift had LEGO attention slower than vanilla."""
   middle = len(args.d_models) // 2
   d_model, length = args.d_models[middle], args.seq_lens[middle]
   runners = [step_runner(*lego_setup(d_model, length, args, attention))
              for attention in ("vanilla", "lego", "conv_qkv")]
-  times = time_interleaved([run for run, _ in runners], args.warmup, args.repeats)
-  return [figures(t, ceiling) for t, (_, figures) in zip(times, runners)]
+  times, local_ceiling = time_with_ceiling([run for run, _ in runners], ceiling, args)
+  return [{**figures(t, local_ceiling), "ceiling_gflops": local_ceiling}
+          for t, (_, figures) in zip(times, runners)]
 
 
 # -- generators and decoding -----------------------------------------------------------------------
@@ -339,9 +358,9 @@ def run(args) -> dict:
   skip_torch = skip_torch or torch_missing()
   ceiling = matmul_ceiling(args.matmul_sizes, args.warmup, args.repeats)
   result = {"machine": machine(), "args": vars(args), "matmul_ceiling": ceiling}
-  result["train"] = train_section(args, ceiling["gflops"], skip_torch)
+  result["train"] = train_section(args, ceiling, skip_torch)
   result["torch_skipped"] = skip_torch
-  result["attention"] = attention_section(args, ceiling["gflops"])
+  result["attention"] = attention_section(args, ceiling)
   result["generators"] = generator_section(args, ceiling["gflops"])
   result["decoding"] = decoding_section(args)
   return result
@@ -357,21 +376,21 @@ def table(result: dict) -> str:
   c = result["matmul_ceiling"]
   lines = [f"float32 matmul ceiling (XLA): {c['gflops']:.1f} GFLOP/s  ("
            + ", ".join(f"n={n}: {s['gflops']:.1f}" for n, s in c["by_size"].items()) + ")", "",
-           "train step        d_model   T  batch   median ms  spread  tokens/s  GFLOP/s  %ceil"
-           "  torch tokens/s  ours/torch"]
+           "train step        d_model   T  batch   median ms  spread  tokens/s  GFLOP/s  ceiling"
+           "  %ceil  torch tokens/s  ours/torch"]
   for r in result["train"]:
     torch_part = (f"  {r['torch']['tokens_per_s']:14.0f}  {r['ratio_vs_torch']:10.2f}"
                   if "torch" in r else "")
     lines.append(f"{r['model']:<16}  {r['d_model']:7d} {r['length']:3d}  {r['batch']:5d}"
                  f"  {1e3 * r['median_s']:10.2f}  {r['spread']:6.2f}  {r['tokens_per_s']:8.0f}"
-                 f"  {r['gflops']:7.1f}  {r['pct_ceiling']:5.1f}{torch_part}")
+                 f"  {r['gflops']:7.1f}  {r['ceiling_gflops']:7.1f}  {r['pct_ceiling']:5.1f}{torch_part}")
   if result["torch_skipped"]:
     lines.append(f"PyTorch comparison skipped: {result['torch_skipped']}")
-  lines += ["", "attention   d_model   T   median ms  spread  matmul GFLOP  XLA GFLOP  %ceil"]
+  lines += ["", "attention   d_model   T   median ms  spread  matmul GFLOP  XLA GFLOP  ceiling  %ceil"]
   for r in result["attention"]:
     lines.append(f"{r['attention']:<10}  {r['d_model']:7d} {r['length']:3d}  {1e3 * r['median_s']:10.2f}"
                  f"  {r['spread']:6.2f}  {r['flops'] / 1e9:12.3f}  {r['xla_flops'] / 1e9:9.3f}"
-                 f"  {r['pct_ceiling']:5.1f}")
+                 f"  {r['ceiling_gflops']:7.1f}  {r['pct_ceiling']:5.1f}")
   lines += ["", "generator   batch  examples/s  median ms  spread  step ms  % of step"]
   for r in result["generators"]:
     g = r["generator"]
