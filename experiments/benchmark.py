@@ -5,13 +5,13 @@ PyTorch; the attention variants; the task generators; greedy decoding.
     python -m experiments.benchmark --out=benchmark.json   # full sizes (minutes)
     python -m experiments.benchmark --tiny                  # checks that it all runs (compiles dominate)
 
-Every timing excludes warm-up (compilation included) and reports the median over repeats with its
-spread ((max - min) / median). Train steps are the project's own: `train.build_trainer`'s jitted,
-donated step, compiled once ahead of time; ours, PyTorch's and the ceiling's matmul take turns
-step by step, so a drift in the machine's speed moves all three and both the ratio and the % of
-the ceiling hold (the ceiling measured first is reported too). FLOPs are matmul FLOPs counted analytically
-(`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the elementwise work, is recorded
-beside them.
+Every timing excludes warm-up (compilation, and steps that still grow the heap) and reports the
+median over repeats with its spread ((max - min) / median). Train steps are the project's own:
+`train.build_trainer`'s jitted, donated step, compiled once ahead of time; ours and PyTorch's take
+turns step by step, so a drift in the machine's speed moves both and their ratio holds; each row's
+% of the ceiling is against the ceiling's matmul timed just before it. FLOPs are matmul FLOPs
+counted analytically (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the
+elementwise work, is recorded beside them.
 """
 from __future__ import annotations
 
@@ -149,14 +149,16 @@ def matmul_ceiling(sizes: list[int], warmup: int, repeats: int) -> dict:
 
 
 def time_with_ceiling(fns, ceiling: dict, args) -> tuple[list[list[float]], float]:
-  """(times of each fn, the ceiling's GFLOP/s): the ceiling's matmul takes its turn with the fns,
-  so a drift in the machine's speed (its ceiling read 423 to 461 GFLOP/s between runs) moves the
-  ceiling with the steps it measures."""
+  """(times of the fns, interleaved; the ceiling's GFLOP/s, timed again just before them).
+
+  The machine's speed drifts (its ceiling read 423 to 461 GFLOP/s between runs, 397 to 439 between
+  sizes within one), so each row is set against a ceiling of its own moment. Timed alone, not in
+  turn with the steps: after PyTorch's step its threads still spin, and an interleaved matmul read
+  up to 40% slow.
+  """
   run, gflops = matmul_runner(ceiling["size"])
-  # Right after a step the matmul finds its inputs evicted and reads 10-25% slower, so an untimed
-  # one goes first and the second, warm, is timed.
-  *times, _, ceiling_times = time_interleaved([*fns, run, run], args.warmup, args.repeats)
-  return times, gflops(ceiling_times)
+  local = gflops(time_calls(run, args.warmup, args.repeats))
+  return time_interleaved(fns, args.warmup, args.repeats), local
 
 
 # -- the two benchmark models ----------------------------------------------------------------------

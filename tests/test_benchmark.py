@@ -95,13 +95,13 @@ def test_warmup_runs_until_the_heap_stops_growing(monkeypatch, warmup, growing_c
   assert len(times) == 2 and calls == list(range(want_warmup + 2))
 
 
-def test_the_ceiling_matmul_takes_turns_with_the_steps_and_is_timed_warm(monkeypatch):
+def test_each_row_is_set_against_a_ceiling_timed_just_before_its_steps(monkeypatch):
   calls = []
   monkeypatch.setattr(benchmark, "matmul_runner", lambda n: (
       lambda i: calls.append(("matmul", n)), lambda times: float(len(times))))
   monkeypatch.setattr(benchmark, "fresh_pages", lambda: 0)
   args = benchmark.parse_args(["--warmup=1", "--repeats=3"])
-  step = lambda i: calls.append(("step", i))
-  times, gflops = benchmark.time_with_ceiling([step], {"size": 64}, args)
-  assert len(times) == 1 and len(times[0]) == 3 and gflops == 3.0  # timed: one matmul a round
-  assert calls == [c for i in range(4) for c in (("step", i), ("matmul", 64), ("matmul", 64))]
+  steps = [lambda i: calls.append(("ours", i)), lambda i: calls.append(("torch", i))]
+  times, gflops = benchmark.time_with_ceiling(steps, {"size": 64}, args)
+  assert [len(t) for t in times] == [3, 3] and gflops == 3.0  # from the 3 timed matmuls
+  assert calls == [("matmul", 64)] * 4 + [(name, i) for i in range(4) for name in ("ours", "torch")]
