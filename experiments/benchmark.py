@@ -295,7 +295,8 @@ def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
       times, local_ceiling = time_with_ceiling([run for run, _ in runners], ceiling, args)
       row = {"model": name, **figures(times[0], local_ceiling), "ceiling_gflops": local_ceiling}
       if not skip_torch:
-        row["torch"] = runners[1][1](times[1], local_ceiling)
+        _, torch_figures = runners[1]
+        row["torch"] = torch_figures(times[1], local_ceiling)
         row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"]["tokens_per_s"]
       rows.append(row)
   return rows
@@ -385,10 +386,12 @@ def table(result: dict) -> str:
                   if "torch" in r else "")
     lines.append(f"{r['model']:<16}  {r['d_model']:7d} {r['length']:3d}  {r['batch']:5d}"
                  f"  {1e3 * r['median_s']:10.2f}  {r['spread']:6.2f}  {r['tokens_per_s']:8.0f}"
-                 f"  {r['gflops']:7.1f}  {r['ceiling_gflops']:7.1f}  {r['pct_ceiling']:5.1f}{torch_part}")
+                 f"  {r['gflops']:7.1f}  {r['ceiling_gflops']:7.1f}  {r['pct_ceiling']:5.1f}"
+                 + torch_part)
   if result["torch_skipped"]:
     lines.append(f"PyTorch comparison skipped: {result['torch_skipped']}")
-  lines += ["", "attention   d_model   T   median ms  spread  matmul GFLOP  XLA GFLOP  ceiling  %ceil"]
+  lines += ["", "attention   d_model   T   median ms  spread  matmul GFLOP  XLA GFLOP  ceiling"
+                "  %ceil"]
   for r in result["attention"]:
     lines.append(f"{r['attention']:<10}  {r['d_model']:7d} {r['length']:3d}  {1e3 * r['median_s']:10.2f}"
                  f"  {r['spread']:6.2f}  {r['flops'] / 1e9:12.3f}  {r['xla_flops'] / 1e9:9.3f}"

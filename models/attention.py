@@ -59,15 +59,15 @@ def fast_attention(q, k, v, *, causal: bool, key_mask=None, bias=None, implement
 
 
 # XLA:CPU runs a batched matmul on one thread (YNNPACK splits a large matrix, not the batch) and
-# hands independent ops to a second thread only when more than 8 are ready at once. Batch chunks give
-# it that many independent attention computations, when each is big enough to pay for its own ops:
-# a d_model 512 decoder step 5% faster, d_model 256 3%; d_model 128 (2^17 scores in all) 5% slower.
+# hands independent ops to a second thread only when more than 8 are ready at once. Batch chunks
+# give it that many independent attention computations, when each is big enough to pay for its own
+# ops: a d_model 512 decoder step 5% faster, d_model 256 3%; d_model 128 (2^17 scores) 5% slower.
 CPU_BATCH_CHUNKS = 8
 MIN_SCORES_PER_CHUNK = 2**17
 
 
 def in_batch_chunks(fn, q, k, *arrays):
-  """fn(q, k, *arrays) on up to CPU_BATCH_CHUNKS slices of the batch, concatenated (CPU only).
+  """fn(q, k, *arrays) on up to CPU_BATCH_CHUNKS slices of the batch, concatenated (one CPU only).
 
   q, k [batch, length, heads, head_dim]. Arrays with a leading axis of 1 (broadcast over the
   batch) and None pass whole to every chunk.
@@ -75,8 +75,8 @@ def in_batch_chunks(fn, q, k, *arrays):
   batch, q_len, heads, _ = q.shape
   scores = batch * heads * q_len * k.shape[1]
   chunks = min(CPU_BATCH_CHUNKS, batch, scores // MIN_SCORES_PER_CHUNK)
-  if jax.default_backend() != "cpu" or chunks <= 1:
-    return fn(q, k, *arrays)
+  if jax.default_backend() != "cpu" or jax.device_count() > 1 or chunks <= 1:
+    return fn(q, k, *arrays)  # elsewhere a batched matmul uses the device; a mesh splits the batch
   # split, not slices: the gradient of a split is one concatenate, of slices a sum of padded arrays
   bounds = list(np.linspace(0, batch, chunks + 1).astype(int)[1:-1])
   parts = [[a] * chunks if a is None or a.shape[0] == 1 else jnp.split(a, bounds)
