@@ -92,29 +92,47 @@ def softmax_attention(q, k, v, mask, bias):
   None. The backward reads the softmax's row sums as rowsum(dO * O) (as flash attention does): XLA's
   autodiff of the softmax instead reduces a [B, H, T, T] product and, on CPU, fuses that reduction
   into a matmul, the slowest op of the step.
+
+  Every matmul is an explicit dot_general on head-major [B, H, T, head_dim] arrays: `jnp.einsum`
+  picks its own operand order, and for weights·v and three of the backward's products it put the
+  head_dim axis before the sequence, so each change of layout swapped the two minor axes, which
+  XLA:CPU copies ~4x slower than it moves whole head_dim rows (docs/performance.md).
   """
   return _softmax_attention_forward(q, k, v, mask, bias)[0]
 
 
+def _heads_major(x):
+  """[B, T, H, head_dim] <-> [B, H, T, head_dim]."""
+  return x.transpose(0, 2, 1, 3)
+
+
+def _per_head_matmul(a, b, contract_a: int, contract_b: int, **kwargs):
+  """A matmul batched over the leading (batch, head) axes of two head-major arrays."""
+  return jax.lax.dot_general(a, b, (((contract_a,), (contract_b,)), ((0, 1), (0, 1))), **kwargs)
+
+
 def _softmax_attention_forward(q, k, v, mask, bias):
-  weights = _masked_softmax(q, k, mask, bias)
-  out = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(v.dtype), v)
-  return out, (q, k, v, mask, bias, weights, out)
+  q, k, v = map(_heads_major, (q, k, v))
+  logits = _per_head_matmul(q, k, 3, 3, preferred_element_type=jnp.float32)
+  weights = _masked_softmax(logits * q.shape[-1] ** -0.5, mask, bias)
+  out = _per_head_matmul(weights.astype(v.dtype), v, 3, 2)
+  return _heads_major(out), (q, k, v, mask, bias, weights, out)
 
 
 def _softmax_attention_backward(residuals, d_out):
-  q, k, v, mask, bias, weights, out = residuals
+  q, k, v, mask, bias, weights, out = residuals  # head-major
   scale = q.shape[-1] ** -0.5
-  d_v = jnp.einsum("bhqk,bqhd->bkhd", weights.astype(d_out.dtype), d_out)
-  d_weights = jnp.einsum("bqhd,bkhd->bhqk", d_out, v, preferred_element_type=jnp.float32)
+  d_out = _heads_major(d_out)
+  d_v = _per_head_matmul(weights.astype(d_out.dtype), d_out, 2, 2)
+  d_weights = _per_head_matmul(d_out, v, 3, 3, preferred_element_type=jnp.float32)
   # element-wise and reduced, not a dot: O(B T d) work, and the step's matmul FLOPs stay exact
-  row = (d_out.astype(jnp.float32) * out.astype(jnp.float32)).sum(-1).transpose(0, 2, 1)
+  row = (d_out.astype(jnp.float32) * out.astype(jnp.float32)).sum(-1)
   d_logits = weights * (d_weights - row[..., None])  # zero wherever the mask is
-  d_q = jnp.einsum("bhqk,bkhd->bqhd", d_logits.astype(q.dtype), k) * scale
-  d_k = jnp.einsum("bhqk,bqhd->bkhd", d_logits.astype(q.dtype), q) * scale
+  d_q = _per_head_matmul(d_logits.astype(q.dtype), k, 3, 2) * scale
+  d_k = _per_head_matmul(d_logits.astype(q.dtype), q, 2, 2) * scale
   d_bias = None if bias is None else _sum_to_shape(d_logits, bias.shape).astype(bias.dtype)
   d_mask = None if mask is None else np.zeros(mask.shape, jax.dtypes.float0)
-  return d_q, d_k, d_v, d_mask, d_bias
+  return _heads_major(d_q), _heads_major(d_k), _heads_major(d_v), d_mask, d_bias
 
 
 def _sum_to_shape(x, shape):
@@ -126,10 +144,8 @@ def _sum_to_shape(x, shape):
 softmax_attention.defvjp(_softmax_attention_forward, _softmax_attention_backward)
 
 
-def _masked_softmax(q, k, mask, bias):
-  """softmax(q k^T / sqrt(d) + bias) over keys, in float32; masked-out keys get no weight."""
-  scale = q.shape[-1] ** -0.5
-  logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32) * scale
+def _masked_softmax(logits, mask, bias):
+  """softmax(logits + bias) over keys, in float32; masked-out keys get no weight."""
   if bias is not None:
     logits = logits + bias
   if mask is not None:
@@ -139,7 +155,9 @@ def _masked_softmax(q, k, mask, bias):
 
 def attention_weights(q, k, *, causal: bool, key_mask=None, bias=None):
   """The softmax attention weights [batch, heads, q_len, k_len], in float32."""
-  return _masked_softmax(q, k, attention_mask(q.shape[1], k.shape[1], causal, key_mask), bias)
+  logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+  mask = attention_mask(q.shape[1], k.shape[1], causal, key_mask)
+  return _masked_softmax(logits * q.shape[-1] ** -0.5, mask, bias)
 
 
 def reference_attention(q, k, v, *, causal: bool, key_mask=None, bias=None):
