@@ -174,13 +174,20 @@ def test_gradient_wall_is_the_identity_and_propagates_nan():
   assert np.isnan(vjp(x.at[0, 0].set(jnp.nan))[0]).all()
 
 
+def _matmul_transposed(x, kernel_t):
+  return x @ kernel_t.T
+
+
 @pytest.mark.parametrize("shape", [(6, 8), (2, 3, 8)])
-def test_dense_gradients_equal_autodiff_of_the_matmul(shape):
+@pytest.mark.parametrize("dense, matmul, kernel_shape", [
+    (linear_lib.dense, jnp.matmul, (8, 5)),
+    (linear_lib.dense_transposed, _matmul_transposed, (5, 8))])
+def test_dense_gradients_equal_autodiff_of_the_matmul(shape, dense, matmul, kernel_shape):
   x = jax.random.normal(jax.random.key(0), shape)
-  kernel = jax.random.normal(jax.random.key(1), (8, 5))
+  kernel = jax.random.normal(jax.random.key(1), kernel_shape)
   d_y = jax.random.normal(jax.random.key(2), shape[:-1] + (5,))
-  y, vjp = jax.vjp(linear_lib.dense, x, kernel)
-  want_y, want_vjp = jax.vjp(jnp.matmul, x, kernel)
+  y, vjp = jax.vjp(dense, x, kernel)
+  want_y, want_vjp = jax.vjp(matmul, x, kernel)
   np.testing.assert_allclose(y, want_y, rtol=1e-6)
   for got, want in zip(vjp(d_y), want_vjp(d_y)):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -193,6 +200,7 @@ def test_every_projection_through_dense_keeps_the_model_gradients(monkeypatch, a
   dense_grads = grad(params)
   for module in (transformer_lib, attn_lib):
     monkeypatch.setattr(module, "dense", jnp.matmul)
+  monkeypatch.setattr(transformer_lib, "dense_transposed", _matmul_transposed)
   plain_grad, _ = _loss_grad(model, tokens)
   same = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   jax.tree.map(same, dense_grads, plain_grad(params))
