@@ -34,7 +34,7 @@ def slow_greedy(model, prompts, lengths, steps, positions=None, position_fn=None
   """One row at a time, the full model on the whole sequence for every new token."""
   rows = []
   for b in range(len(prompts)):
-    seq, new = list(prompts[b, :lengths[b]]), []
+    seq, new, stopped = list(prompts[b, :lengths[b]]), [], False
     for _ in range(steps):
       tokens = jnp.asarray([seq])
       if position_fn is not None:
@@ -43,9 +43,8 @@ def slow_greedy(model, prompts, lengths, steps, positions=None, position_fn=None
         pos = jnp.asarray(positions[b:b + 1, :len(seq)])
       else:
         pos = None
-      token = int(model(tokens, positions=pos)[0, -1].argmax())
-      if new and new[-1] in (eos_id, 0) and eos_id is not None:
-        token = 0
+      token = 0 if stopped else int(model(tokens, positions=pos)[0, -1].argmax())
+      stopped = stopped or token == eos_id  # a 0 the model emits itself does not stop the row
       new.append(token)
       seq.append(token)
     rows.append(new)
