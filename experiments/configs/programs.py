@@ -57,8 +57,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
                        checkpoint_every=15, eval_size=64))
     config.task.update(dict(max_statements=2, max_depth=1))
-    config.model.update(dict(d_model=32, num_heads=2, num_layers=2,
-                             d_ff=lego_d_ff(32, 2, 64) if knobs["attention"] == "lego" else 64))
+    # Four heads of 8: LEGO attention keeps two learned heads beside its two fixed ones.
+    config.model.update(dict(d_model=32, num_heads=4, num_layers=2,
+                             d_ff=lego_d_ff(32, 4, 64) if knobs["attention"] == "lego" else 64))
   return config
 
 
