@@ -69,6 +69,7 @@ def plot_flow(accuracy: np.ndarray, trained: int, path: str, title: str = ""):
          yticklabels=["embed"] + [str(i + 1) for i in range(accuracy.shape[0] - 1)],
          xlabel=f"chain position (trained: 1-{trained})", ylabel="after layer", title=title)
   for (layer, position), a in np.ndenumerate(accuracy):
+    a = round(float(a), 2)
     ax.text(position, layer, f"{a:.2f}"[1:] if a < 1 else "1", ha="center", va="center",
             fontsize=6, color="white" if a < 0.8 else "black")
   fig.colorbar(image, ax=ax, label="linear-probe accuracy (held out)")
