@@ -46,6 +46,10 @@ class Checkpoints:
       raise ValueError(f"workdir: checkpoint {step} in {self.directory} cannot be restored "
                        f"({reason}); move it away to restart from the previous one") from None
 
+  def due(self, step: int) -> bool:
+    """Whether `save(step, ...)` without force writes a checkpoint."""
+    return self.manager.should_save(step)
+
   def save(self, step: int, state, force: bool = False) -> None:
     self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
 
