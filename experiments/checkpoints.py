@@ -16,6 +16,10 @@ import ml_collections
 from absl import logging
 import orbax.checkpoint as ocp
 
+# Orbax logs each exception of its background threads before raising it in the caller's, where the
+# train loop reports it in one line.
+logging.get_absl_logger().addFilter(lambda record: "raised an exception" not in record.getMessage())
+
 # Sections of the config that define what a checkpoint contains; the rest may change on resume.
 IDENTITY_SECTIONS = ("model", "task")
 

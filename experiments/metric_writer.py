@@ -4,7 +4,8 @@ Both logs keep pace with the checkpoints: the loop calls `flush` (which fsyncs) 
 checkpoint is committed, so after any kill they hold every step up to the checkpoint a rerun resumes
 from. On resume both are cut back to that step (whatever an interrupted attempt logged past it is
 recomputed), and each attempt appends a new event file: together they read exactly as one
-uninterrupted run's.
+uninterrupted run's. The train metrics of steps not yet logged when a checkpoint is saved are kept
+beside the log (metrics_window.json), so the first record after a resume averages the same steps.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import struct
 import time
 
 import jax
+import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
@@ -31,8 +33,13 @@ class MetricWriter:
   def __init__(self, workdir: str, resume_step: int | None = None):
     self.enabled = jax.process_index() == 0
     self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
+    self._windows_path = os.path.join(workdir, "metrics_window.json")
+    self._windows = {}
     if not self.enabled:
       return
+    if resume_step is not None and os.path.exists(self._windows_path):
+      with open(self._windows_path) as f:
+        self._windows = {int(k): v for k, v in json.load(f).items() if int(k) <= resume_step}
     keep = -1 if resume_step is None else resume_step
     events_dir = os.path.join(workdir, "tensorboard")
     os.makedirs(events_dir, exist_ok=True)
@@ -56,8 +63,19 @@ class MetricWriter:
               **{k: (float(v) if math.isfinite(float(v)) else str(float(v))) for k, v in scalars.items()}}
     self._jsonl.write(json.dumps(record) + "\n")
 
-  def flush(self) -> None:
-    """Everything written so far reaches the disk (before a checkpoint covering it commits)."""
+  def window(self, step: int) -> list[dict[str, np.float32]]:
+    """The per-step train metrics of the unlogged steps before checkpoint `step` (see flush)."""
+    return [{k: np.float32(v) for k, v in m.items()} for m in self._windows.get(step, [])]
+
+  def flush(self, step: int | None = None, window: list[dict] = ()) -> None:
+    """Everything written so far reaches the disk (before a checkpoint covering it commits);
+    with `window`, the train metrics of steps not yet logged, so that the first record after a
+    resume from `step` averages the same steps as an uninterrupted run's."""
+    if self.enabled and step is not None:
+      self._windows[step] = [{k: float(v) for k, v in m.items()} for m in jax.device_get(window)]
+      # a resume starts from the newest committed checkpoint, at most a few saves back
+      self._windows = dict(sorted(self._windows.items())[-4:])
+      _replace(self._windows_path, lambda f: f.write(json.dumps(self._windows).encode()))
     if self.enabled:
       for f in (self._events, self._jsonl):
         f.flush()

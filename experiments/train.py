@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import time
 from typing import Any, Callable, Protocol
 
@@ -255,7 +256,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
     metrics = evaluate(trainer, state, evals)
     if not resumed:  # a finished run's log already holds its last evaluation
       writer.write(start, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
-  pending, window_start, window_steps = [], time.perf_counter(), 0
+  pending, window_start, window_steps = writer.window(start), time.perf_counter(), 0
   end = config.num_steps if stop_at is None else min(stop_at, config.num_steps)
   preempt, preempted, done = preemption.Preemption(), False, start
   try:
@@ -288,7 +289,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
         preempted = preempt.reached(done)
         force = done == end or preempted
         if force or checkpoints.due(done):
-          writer.flush()  # the logs reach the disk before the checkpoint that covers them commits
+          writer.flush(done, pending)  # the logs reach the disk before the checkpoint commits
           checkpoints.save(done, state, force=force)
         if preempted:
           print_fn(f"preempted: saved a checkpoint at step {done}; rerun to resume")
@@ -297,11 +298,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
       preempt.close()
       writer.close()
       checkpoints.close()
-  except OSError as e:  # the disk filled up, the workdir went away: Orbax's commit never happened
-    raise RunError(f"{e.strerror or e} ({e.filename or workdir}) at step {done}; the last "
-                   f"complete checkpoint, step {_latest_step(workdir)}, is intact: fix this and "
-                   "rerun to resume from it") from None
+  except (OSError, ValueError) as e:
+    reason = _disk_fault(e)
+    if reason is None:
+      raise
+    latest = _latest_step(workdir)
+    then = ("no checkpoint is complete yet: fix this and rerun to start afresh" if latest is None
+            else f"the last complete checkpoint, step {latest}, is intact: fix this and rerun to "
+            "resume from it")
+    raise RunError(f"{reason} in {workdir} at step {done}; {then}") from None
   return {"metrics": metrics, "state": state, "trainer": trainer, "preempted": preempted}
+
+
+def _disk_fault(error: Exception) -> str | None:
+  """The OS's reason when `error` is a failed write (Orbax's tensorstore writes raise ValueErrors
+  carrying the OS error code), else None."""
+  if isinstance(error, OSError):
+    return error.strerror or str(error)
+  code = re.search(r"\[os_error_code='?(\d+)", str(error))
+  return os.strerror(int(code.group(1))) if code else None
 
 
 def _latest_step(workdir: str) -> int | None:

@@ -7,6 +7,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -19,7 +20,7 @@ from experiments.lego import LegoStudy
 from experiments.metric_writer import read_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIELDS = dict(num_steps=24, log_every=2, eval_every=6, checkpoint_every=4)
+FIELDS = dict(num_steps=24, log_every=3, eval_every=6, checkpoint_every=4)  # records straddle saves
 ARGS = [f"--config.{k}={v}" for k, v in FIELDS.items()]
 VOLATILE = ("time", "train_seconds", "steps_per_sec")  # wall-clock measurements differ per run
 quiet = lambda *_: None
@@ -151,6 +152,8 @@ def test_disk_filling_up_during_a_save_stops_in_one_line_and_the_rerun_resumes(
   gate.touch()
   proc = _start(workdir, {"HOLD_AT": "12", "GATE": str(gate)})
   _read_until(proc, "evaluating step 12")
+  while not (workdir / "checkpoints" / "8").exists():  # its asynchronous save has committed
+    time.sleep(0.1)
   with open(small_disk / "ballast", "wb") as f:  # the disk fills up before the save at step 12
     with pytest.raises(OSError):
       while True:
