@@ -54,7 +54,8 @@ def test_bad_value_is_one_line_and_status_2(module, argv, expected, capsys):
 @pytest.mark.parametrize("args,expected", [
     (["tasks.lego", "--num-vars", "5", "--num", "-3"], "error: argument --num: -3; allowed: >= 1"),
     (["tasks.biography", "--people", "0"], "error: argument --people: 0; allowed: >= 1"),
-    (["experiments.lego", LEGO, "--config.model.lego_heads=(2,1)"], "model.lego_heads"),
+    (["experiments.lego", LEGO, "--config.model.attention=lego", "--config.model.lego_heads=(2,1)"],
+     "model.lego_heads"),
     (["experiments.lego", LEGO, "--config.mesh.data=3"], "mesh"),
     (["experiments.arithmetic", "--config=experiments/configs/arithmetic.py:smoke",
       "--config.model.num_heads=3"], "model.num_heads"),
