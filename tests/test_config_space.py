@@ -6,7 +6,6 @@ import os
 
 import jax
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from experiments import train
