@@ -6,7 +6,7 @@ import os
 
 import jax
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from experiments import train
 from experiments.arithmetic import ArithmeticStudy
@@ -30,6 +30,12 @@ def model_axes():
       tied_layers=st.booleans(),
       num_layers=st.sampled_from([0, 1, 2]),
       dtype=st.sampled_from(["float32", "bfloat16", "float16"])))
+
+
+# Valid configurations always tried, so that CI trains some whatever hypothesis draws.
+VALID_MODEL = dict(attention="lego", num_heads=2, d_model=8, lego_heads=(1, 1), conv_kernel=3,
+                   pos_encoding="rotary", tied_layers=True, num_layers=2, dtype="bfloat16")
+VALID_RUN = dict(batch_size=4, eval_size=8, mesh=dict(data=-1, fsdp=1, tensor=1))
 
 
 def train_axes():
@@ -99,6 +105,7 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
 
 
 @SETTINGS
+@example(model=VALID_MODEL, run=VALID_RUN, num_vars=3, train_positions=2, group="s3")
 @given(model=model_axes(), run=train_axes(), num_vars=st.sampled_from([0, 2, 3, 27]),
        train_positions=st.sampled_from([1, 2, 3]), group=st.sampled_from(["z2", "z3", "s3", "q8"]))
 def test_lego_config_space(tmp_path_factory, model, run, num_vars, train_positions, group):
@@ -117,6 +124,8 @@ def test_lego_config_space(tmp_path_factory, model, run, num_vars, train_positio
 
 
 @SETTINGS
+@example(model={**VALID_MODEL, "attention": "conv_qkv", "pos_encoding": "alibi"}, run=VALID_RUN,
+         op="mul", fmt="reverse")
 @given(model=model_axes(), run=train_axes(), op=st.sampled_from(["add", "sub", "mul", "div"]),
        fmt=st.sampled_from(["plain", "reverse", "pad,reverse", "index_hints", "backwards"]))
 def test_arithmetic_config_space(tmp_path_factory, model, run, op, fmt):
