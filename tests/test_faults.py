@@ -154,11 +154,11 @@ def test_disk_filling_up_during_a_save_stops_in_one_line_and_the_rerun_resumes(
   _read_until(proc, "evaluating step 12")
   while not (workdir / "checkpoints" / "8").exists():  # its asynchronous save has committed
     time.sleep(0.1)
-  with open(small_disk / "ballast", "wb") as f:  # the disk fills up before the save at step 12
+  # the disk fills up before the save at step 12 (unbuffered: closing has nothing left to write)
+  with open(small_disk / "ballast", "wb", buffering=0) as f:
     with pytest.raises(OSError):
       while True:
         f.write(b"\0" * 4096)
-        f.flush()
   gate.unlink()
   _, err = proc.communicate()
   assert proc.returncode == 1
