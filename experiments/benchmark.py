@@ -34,8 +34,10 @@ from experiments.arithmetic import GRID_STEP, ArithmeticStudy
 from experiments.configs import arithmetic as arithmetic_configs
 from experiments.configs import knowledge as knowledge_configs
 from experiments.configs import lego as lego_configs
+from experiments.configs import programs as programs_configs
 from experiments.knowledge import KnowledgeStudy
 from experiments.lego import LegoStudy
+from experiments.programs import ProgramsStudy
 from models import model_config
 from models.decoding import greedy_generate
 from tasks import rows as rows_lib
@@ -321,6 +323,7 @@ STUDIES = {
     "lego": (lego_configs, LegoStudy),
     "arithmetic": (arithmetic_configs, ArithmeticStudy),
     "biography": (knowledge_configs, KnowledgeStudy),
+    "programs": (programs_configs, ProgramsStudy),
 }
 
 

@@ -59,10 +59,16 @@ class LegoStudy:
     return train.masked_cross_entropy(logits, batch)
 
   def eval_sums(self, logits, batch):
-    by_position = jax.nn.one_hot(batch["position"], self.task.num_vars + 1)[..., 1:]  # [B, T, n]
+    """Correct and counted variables per chain position, and per (position, parent offset): where
+    the parent's clause stands, in clauses from the child's (index offset + n - 1)."""
+    n = self.task.num_vars
+    by_position = jax.nn.one_hot(batch["position"], n + 1)[..., 1:]  # [B, T, n]
+    by_offset = jax.nn.one_hot(batch["parent_offset"] + n - 1, 2 * n - 1)  # [B, T, 2n - 1]
     correct = (logits.argmax(-1) == batch["targets"]).astype(jnp.float32)
-    return {"correct": jnp.einsum("btn,bt->n", by_position, correct),
-            "count": by_position.sum((0, 1))}
+    correct_by_offset = jnp.einsum("btn,bto,bt->no", by_position, by_offset, correct)
+    count_by_offset = jnp.einsum("btn,bto->no", by_position, by_offset)
+    return {"correct": correct_by_offset.sum(-1), "count": count_by_offset.sum(-1),
+            "correct_by_offset": correct_by_offset, "count_by_offset": count_by_offset}
 
   def summarize(self, sums):
     accuracy = sums["correct"] / np.maximum(sums["count"], 1)
@@ -71,6 +77,9 @@ class LegoStudy:
     metrics["accuracy/trained"] = float(accuracy[:k].mean())
     if k < self.task.num_vars:
       metrics["accuracy/untrained"] = float(accuracy[k:].mean())
+    for group, (correct, count) in parent_groups(sums).items():
+      for i in range(1, self.task.num_vars):  # position 1, the root, has no parent
+        metrics[f"accuracy_parent_{group}/position_{i + 1}"] = float(correct[i] / max(count[i], 1))
     return metrics
 
   def headline(self, metrics):
@@ -80,16 +89,35 @@ class LegoStudy:
     return [metrics[f"accuracy/position_{i}"] for i in range(1, self.task.num_vars + 1)]
 
   def report(self, workdir: str, metrics: dict, print_fn=print) -> None:
-    """Per-position table on stdout; accuracy-vs-position and accuracy-vs-time plots."""
+    """Per-position table on stdout (split by where the parent's clause stands); accuracy-vs-position
+    and accuracy-vs-time plots."""
     k = self.task.train_positions
     accs = self.position_accuracies(metrics)
-    print_fn("position  trained  accuracy")
+    groups = ("left", "right", "near", "far")
+    print_fn("position  trained  accuracy   by parent's clause: " + "  ".join(
+        f"{g:>5}" for g in groups))
     for i, a in enumerate(accs, start=1):
-      print_fn(f"{i:>8}  {'yes' if i <= k else 'no':>7}  {a:8.4f}")
+      split = "  ".join(f"{metrics.get(f'accuracy_parent_{g}/position_{i}', float('nan')):5.2f}"
+                        for g in groups)
+      print_fn(f"{i:>8}  {'yes' if i <= k else 'no':>7}  {a:8.4f}   {' ' * 20}{split}")
     if jax.process_index() == 0:
       plots.lego_accuracy_by_position(accs, k, os.path.join(workdir, "accuracy_by_position.png"))
       plots.lego_accuracy_vs_time(os.path.join(workdir, "metrics.jsonl"), self.task.num_vars, k,
                                   os.path.join(workdir, "accuracy_vs_time.png"))
+
+
+NEAR = 2  # clauses: a parent at most this far from its child is "near"
+
+
+def parent_groups(sums) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """Per-position (correct, count) by where the parent's clause stands: left or right of the
+  child's, near (at most NEAR clauses away) or far. A shortcut shows as one group far above another."""
+  n = sums["correct_by_offset"].shape[0]
+  offset = np.arange(-(n - 1), n)
+  groups = {"left": offset < 0, "right": offset > 0, "near": (offset != 0) & (abs(offset) <= NEAR),
+            "far": abs(offset) > NEAR}
+  return {name: (sums["correct_by_offset"][:, mask].sum(-1), sums["count_by_offset"][:, mask].sum(-1))
+          for name, mask in groups.items()}
 
 
 def main():

@@ -25,7 +25,7 @@ import numpy as np
 from flax import nnx
 
 from models.linear import dense
-from models.params import param
+from models.params import kernel_std, param
 from models.positional import PositionalEncoding
 
 NEG_INF = -1e30
@@ -241,7 +241,8 @@ class Attention(nnx.Module):
     d, h = config.d_model, config.num_heads
     self.causal = config.causal
     self.implementation = config.attention_impl  # None: softmax_attention; 'cudnn' on GPU
-    self.qkv = param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"), config.init_std)
+    self.qkv = param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"),
+                     kernel_std(config, d))
     self.out = _out_projection(config, rngs)
 
   def project(self, x, key_mask):
@@ -260,7 +261,7 @@ class Attention(nnx.Module):
 def _out_projection(config, rngs: nnx.Rngs) -> nnx.Param:
   d, h = config.d_model, config.num_heads
   return param(rngs, (h, d // h, d), ("heads", "head_dim", "embed"),
-               config.init_std / (2 * config.num_layers) ** 0.5)
+               kernel_std(config, d, residual_output=True))
 
 
 class ConvQKVAttention(Attention):
@@ -312,8 +313,8 @@ class LegoAttention(nnx.Module):
                        f"summing to at most model.num_heads={h}")
     # A layer of fixed heads only has no query/key projection at all (Orbax refuses zero-size arrays)
     self.qk = (param(rngs, (d, 2, h - self.fixed, d // h), ("embed", None, "heads", "head_dim"),
-                     config.init_std) if self.fixed < h else None)
-    self.v = param(rngs, (d, h, d // h), ("embed", "heads", "head_dim"), config.init_std)
+                     kernel_std(config, d)) if self.fixed < h else None)
+    self.v = param(rngs, (d, h, d // h), ("embed", "heads", "head_dim"), kernel_std(config, d))
     self.out = _out_projection(config, rngs)
 
   def fixed_patterns(self, tokens, key_mask):

@@ -52,7 +52,7 @@ class Learned(PositionalEncoding):
   """A learned table of absolute positions, added to the token embeddings."""
 
   def __init__(self, config, rngs: nnx.Rngs):
-    self.table = param(rngs, (config.max_len, config.d_model), (None, "embed"), config.init_std)
+    self.table = param(rngs, (config.max_len, config.d_model), (None, "embed"), config.pos_std)
 
   def embed(self, tokens, positions):
     return self.table[...][positions]
@@ -115,7 +115,7 @@ class RandomEmbedding(PositionalEncoding):
   POSITIONS = "random_tags"
 
   def __init__(self, config, rngs: nnx.Rngs):
-    self.shape, self.std = (config.max_len, config.d_model), config.init_std
+    self.shape, self.std = (config.max_len, config.d_model), config.pos_std
     self.gain = param(rngs, (), (), None)
 
   def embed(self, tokens, positions):

@@ -19,7 +19,7 @@ from flax import nnx
 from models import attention as attention_lib
 from models import positional as positional_lib
 from models.linear import dense, dense_transposed
-from models.params import param, zeros
+from models.params import embed_std, kernel_std, param, zeros
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
@@ -40,7 +40,12 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       lego_heads=(1, 1),    # attention=lego: fixed (manipulation, association) heads per layer
       conv_kernel=3,        # attention=conv_qkv: taps of the depthwise convolution on q, k, v
       dtype="float32",      # activation dtype; parameters stay float32
-      init_std=0.02,
+      # Initial stds (models.params): kernels 1/sqrt(fan_in) when init_std is None, else init_std
+      # (the old GPT-2 recipe: init_std=0.02, embed_std=0.02); embeddings 1/sqrt(d_model) when
+      # embed_std is None; learned position tables pos_std. Measured in docs/results/lego.md.
+      init_std=ml_collections.config_dict.placeholder(float),
+      embed_std=ml_collections.config_dict.placeholder(float),
+      pos_std=0.02,
   ))
   config.update(overrides)
   return config
@@ -58,6 +63,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for name in ("vocab_size", "num_outputs", "d_model", "num_heads", "num_layers", "d_ff", "max_len"):
     if config[name] < 1:
       raise ValueError(f"model.{name}: {config[name]}; allowed: >= 1")
+  for name in ("init_std", "embed_std", "pos_std"):
+    if config[name] is not None and not config[name] > 0:
+      raise ValueError(f"model.{name}: {config[name]}; allowed: > 0"
+                       + ("" if name == "pos_std" else " or None (scaled by width)"))
   if config.attention_impl not in (None, "xla", "cudnn"):
     raise ValueError(f"model.attention_impl: unknown {config.attention_impl!r}; allowed: None, xla, "
                      "cudnn")
@@ -81,10 +90,10 @@ class LayerNorm(nnx.Module):
 class MLP(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs):
     d, f = config.d_model, config.d_ff
-    self.wi = param(rngs, (d, f), ("embed", "mlp"), config.init_std)
+    self.wi = param(rngs, (d, f), ("embed", "mlp"), kernel_std(config, d))
     self.bi = zeros((f,), ("mlp",))
     # stored [d_model, d_ff], out by in: its gradient is computed faster that way (dense_transposed)
-    self.wo = param(rngs, (d, f), ("embed", "mlp"), config.init_std / (2 * config.num_layers) ** 0.5)
+    self.wo = param(rngs, (d, f), ("embed", "mlp"), kernel_std(config, f, residual_output=True))
     self.bo = zeros((d,), ("embed",))
 
   def __call__(self, x):
@@ -138,13 +147,13 @@ class Transformer(nnx.Module):
   def __init__(self, config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     validate(config)
     self.config = config
-    d, std = config.d_model, config.init_std
-    self.embed = param(rngs, (config.vocab_size, d), ("vocab", "embed"), std)
+    d = config.d_model
+    self.embed = param(rngs, (config.vocab_size, d), ("vocab", "embed"), embed_std(config))
     self.positional = positional_lib.make(config, rngs)
     num_blocks = 1 if config.tied_layers else config.num_layers
     self.blocks = nnx.List([Block(config, rngs) for _ in range(num_blocks)])
     self.final_norm = LayerNorm(d, rngs)
-    self.head = param(rngs, (d, config.num_outputs), ("embed", "vocab"), std)
+    self.head = param(rngs, (d, config.num_outputs), ("embed", "vocab"), kernel_std(config, d))
     self.head_bias = zeros((config.num_outputs,), ("vocab",))
 
   def layer(self, i: int) -> Block:

@@ -170,7 +170,10 @@ class LegoTask:
     targets = np.zeros(inputs.shape, np.int32)
     targets[:, var_slots] = chains.values[rows, chains.clause_order]
     weights = ((position >= 1) & (position <= self.train_positions)).astype(np.float32)
-    return {"inputs": inputs, "targets": targets, "weights": weights, "position": position}
+    parent_offset = np.zeros(inputs.shape, np.int32)
+    parent_offset[:, var_slots] = parent_clause_offsets(chains)
+    return {"inputs": inputs, "targets": targets, "weights": weights, "position": position,
+            "parent_offset": parent_offset}
 
   def batch(self, seed: int, split: str, step: int, batch_size: int,
             rows: slice | None = None) -> dict[str, np.ndarray]:
@@ -202,6 +205,17 @@ def depths(parents: np.ndarray) -> np.ndarray:
   for i in range(1, parents.shape[1]):
     depth[:, i] = depth[rows, parents[:, i]] + 1
   return depth
+
+
+def parent_clause_offsets(chains: Chains) -> np.ndarray:
+  """[B, n] in written order: the parent's written clause index minus the child's (negative: the
+  parent's clause stands to the left); 0 at the root."""
+  rows = np.arange(len(chains.names))[:, None]
+  written_at = np.empty_like(chains.clause_order)  # written clause index of each chain index
+  written_at[rows, chains.clause_order] = np.arange(chains.clause_order.shape[1])
+  parents = chains.parents[rows, chains.clause_order]  # chain index of each written clause's parent
+  offsets = written_at[rows, np.maximum(parents, 0)] - np.arange(parents.shape[1])
+  return np.where(parents >= 0, offsets, 0).astype(np.int32)
 
 
 def _select(chains: Chains, keep: np.ndarray) -> Chains:

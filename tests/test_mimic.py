@@ -35,7 +35,7 @@ def test_loss_is_zero_exactly_at_the_targets():
 
 def test_stage_teaches_the_patterns():
   config = get_config("mimic,smoke")
-  config.mimic.update(dict(num_steps=60, warmup_steps=5, log_every=60, learning_rate=1e-2))
+  config.mimic.update(dict(num_steps=120, warmup_steps=5, log_every=120, learning_rate=1e-2))
   study = LegoStudy(config)
   trainer = train.build_trainer(config, study)
   tokens = study.batch("test", 0, 8)["inputs"]

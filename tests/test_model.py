@@ -138,8 +138,40 @@ def test_parameters_carry_logical_axes():
   assert tuple(specs["embed"].get_value()) == ("vocab", "embed")
 
 
+def _expected_stds(config):
+  """Each parameter's initial std as the config states it (models.transformer.model_config)."""
+  d, f, layers = config.d_model, config.d_ff, config.num_layers
+  if config.init_std is None:
+    kernel = {"qkv": d, "qk": d, "v": d, "out": d, "wi": d, "wo": f, "head": d}
+    kernels = {name: fan_in ** -0.5 for name, fan_in in kernel.items()}
+  else:
+    residual = config.init_std / (2 * layers) ** 0.5
+    kernels = {name: config.init_std for name in ("qkv", "qk", "v", "wi", "head")}
+    kernels.update(out=residual, wo=residual)
+  embed = d ** -0.5 if config.embed_std is None else config.embed_std
+  return {**kernels, "embed": embed, "table": config.pos_std}
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(), dict(d_model=128, d_ff=512), dict(attention="lego", num_heads=4),
+    dict(init_std=0.02, embed_std=0.02), dict(init_std=0.05, embed_std=1.0, pos_std=0.1)])
+def test_initial_stds_are_what_the_config_says(overrides):
+  model = _model(**{**dict(vocab_size=200, num_outputs=64, max_len=256, num_layers=4), **overrides})
+  expected = _expected_stds(model.config)
+  seen = set()
+  for path, value in jax.tree_util.tree_leaves_with_path(nnx.to_pure_dict(nnx.state(model,
+                                                                                     nnx.Param))):
+    name = str(path[-1].key)
+    if value.ndim < 2:
+      continue  # norms (ones), biases (zeros)
+    assert float(value.std()) == pytest.approx(expected[name], rel=0.1), (path, value.shape)
+    seen.add(name)
+  assert {"qkv" if "qkv" in seen else "qk", "out", "wi", "wo", "embed", "table", "head"} <= seen
+
+
 @pytest.mark.parametrize("field,value", [("attention", "sparse"), ("pos_encoding", "xyz"),
-                                         ("num_heads", 5)])
+                                         ("num_heads", 5), ("init_std", 0.0), ("embed_std", -1.0),
+                                         ("pos_std", 0.0)])
 def test_bad_model_config_names_the_field(field, value):
   with pytest.raises(ValueError, match=f"model.{field}"):
     _model(**{field: value})

@@ -1,4 +1,5 @@
 """The shared train loop on LEGO: masking, learning, exact resume, one-line errors."""
+import json
 import os
 import subprocess
 import sys
@@ -109,6 +110,23 @@ def test_workdir_of_another_model_and_corrupt_checkpoint_fail_in_one_line(tmp_pa
   assert result.returncode != 0 and len(lines) == 1
   assert "checkpoint 15" in lines[0] and "cannot be restored" in lines[0]
   assert os.path.exists(tmp_path / "checkpoints" / "15")  # nothing written is deleted
+
+
+def test_a_run_from_before_the_width_scaled_init_fails_in_one_line(tmp_path):
+  """Runs written with the old GPT-2 init (std 0.02 everywhere, config without embed_std/pos_std)
+  restore only under the config they were trained with; the default init says so in one line."""
+  config = _smoke(num_steps=15)
+  config.model.update(dict(init_std=0.02, embed_std=0.02))
+  train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  path = tmp_path / "config.json"
+  stored = json.loads(path.read_text())
+  del stored["model"]["embed_std"], stored["model"]["pos_std"]
+  path.write_text(json.dumps(stored))
+  result = _cli(workdir=tmp_path)
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines() == [
+      f"error: model.init_std: workdir {tmp_path} holds a run with 0.02, this config asks None; "
+      "use a new workdir"]
 
 
 def test_curriculum_pads_short_chains_then_hands_over_to_the_task():

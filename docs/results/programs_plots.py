@@ -1,0 +1,83 @@
+"""Table, summary and figure of docs/results/programs.md from the comparison sweep's runs.
+
+    python -m launch.sweep --config=experiments/configs/programs.py:compare --workdir=runs/programs_compare --workers=2
+    python docs/results/programs_plots.py runs/programs_compare docs/results
+
+Reads each run's final evaluation (metrics.jsonl), groups runs by model (attention variant and conv
+kernel), and writes programs_summary.json, programs_table.md (mean ± std over seeds per bucket) and
+programs_accuracy_by_bucket.png.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from experiments.metric_writer import read_jsonl  # noqa: E402
+from experiments.programs import plot_buckets  # noqa: E402
+
+
+def model_name(config: dict) -> str:
+  model = config["model"]
+  if model["attention"] == "conv_qkv":
+    return f"conv_qkv k={model['conv_kernel']}"
+  return model["attention"]
+
+
+def gather(root: str) -> dict:
+  runs = {}
+  for name in sorted(os.listdir(root)):
+    path = os.path.join(root, name)
+    if not os.path.exists(os.path.join(path, "metrics.jsonl")):
+      continue
+    with open(os.path.join(path, "config.json")) as f:
+      config = json.load(f)
+    evals = [r for r in read_jsonl(os.path.join(path, "metrics.jsonl")) if "eval/exact_match" in r]
+    final = evals[-1]
+    if final["step"] != config["num_steps"]:
+      continue  # unfinished
+    buckets = {k[len("eval/exact/"):]: v for k, v in final.items()
+               if k.startswith("eval/exact/s") and not k.startswith("eval/exact/statements")}
+    runs[name] = {"model": model_name(config), "seed": config["seed"],
+                  "exact_match": final["eval/exact_match"], "buckets": buckets,
+                  "train_seconds": final.get("train_seconds"), "steps": config["num_steps"]}
+  return runs
+
+
+ORDER = ("vanilla", "conv_qkv k=2", "conv_qkv k=3", "conv_qkv k=5", "lego")
+
+
+def main(root: str, out: str):
+  runs = gather(root)
+  models = [m for m in ORDER if any(r["model"] == m for r in runs.values())]
+  keys = sorted({k for r in runs.values() for k in r["buckets"]},
+                key=lambda k: tuple(int(x[1:]) for x in k.split("_")))
+  means, stds, summary = {}, {}, {"runs": runs, "models": {}}
+  lines = ["| model | seeds | all | " + " | ".join(k.replace("s", "s=").replace("_d", ", d=")
+                                                 for k in keys) + " |",
+           "| --- | --- | --- | " + " | ".join("---" for _ in keys) + " |"]
+  for m in models:
+    rs = [r for r in runs.values() if r["model"] == m]
+    overall = np.array([r["exact_match"] for r in rs])
+    per = {k: np.array([r["buckets"][k] for r in rs]) for k in keys}
+    means[m] = {k: float(v.mean()) for k, v in per.items()}
+    stds[m] = {k: float(v.std()) for k, v in per.items()}
+    summary["models"][m] = {"seeds": sorted(r["seed"] for r in rs),
+                            "exact_match": [float(x) for x in overall],
+                            "mean": float(overall.mean()), "std": float(overall.std()),
+                            "buckets_mean": means[m], "buckets_std": stds[m]}
+    cell = lambda v: f"{v.mean():.3f} ± {v.std():.3f}"
+    lines.append(f"| {m} | {len(rs)} | {cell(overall)} | "
+                 + " | ".join(cell(per[k]) for k in keys) + " |")
+  with open(os.path.join(out, "programs_summary.json"), "w") as f:
+    json.dump(summary, f, indent=1)
+  with open(os.path.join(out, "programs_table.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  plot_buckets(means, os.path.join(out, "programs_accuracy_by_bucket.png"), errors=stds,
+               title="held-out exact match by bucket (mean ± std over seeds)")
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  main(*sys.argv[1:3])
