@@ -41,6 +41,7 @@ from experiments.programs import ProgramsStudy
 from models import model_config
 from models.decoding import greedy_generate
 from tasks import rows as rows_lib
+from tasks.cli import Parser, at_least
 
 LEGO_MAX_VARS = 26  # one letter per variable
 
@@ -418,20 +419,20 @@ TINY = dict(d_models=[32], seq_lens=[16], layers=2, batch=4, repeats=3, warmup=1
 
 def parse_args(argv=None) -> argparse.Namespace:
   ints = lambda s: [int(x) for x in s.split(",")]
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser = Parser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--d-models", type=ints, default=[128, 256, 512])
   parser.add_argument("--seq-lens", type=ints, default=[64, 128, 256],
                       help="sequence length of each d_model (LEGO: the closest chain, <= 132)")
-  parser.add_argument("--layers", type=int, default=4)
-  parser.add_argument("--batch", type=int, default=16, help="train-step batch size")
-  parser.add_argument("--vocab", type=int, default=128, help="decoder vocabulary")
-  parser.add_argument("--repeats", type=int, default=10)
-  parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")
+  parser.add_argument("--layers", type=at_least(1), default=4)
+  parser.add_argument("--batch", type=at_least(1), default=16, help="train-step batch size")
+  parser.add_argument("--vocab", type=at_least(1), default=128, help="decoder vocabulary")
+  parser.add_argument("--repeats", type=at_least(1), default=10)
+  parser.add_argument("--warmup", type=at_least(0), default=2, help="untimed calls before timing")
   parser.add_argument("--matmul-sizes", type=ints, default=[1024, 2048])
   parser.add_argument("--task-config", default="",
                       help="config variant of each study for generators and decoding (e.g. smoke)")
   parser.add_argument("--no-torch", dest="torch", action="store_false")
-  parser.add_argument("--torch-threads", type=int, default=0,
+  parser.add_argument("--torch-threads", type=at_least(0), default=0,
                       help="PyTorch intra-op threads; 0: its default (one per core)")
   parser.add_argument("--tiny", action="store_true", help="tiny sizes and few repeats: a check, not a measurement")
   parser.add_argument("--out", help="write the JSON result here")

@@ -16,6 +16,10 @@ import ml_collections
 from absl import logging
 import orbax.checkpoint as ocp
 
+# Orbax logs each exception of its background threads before raising it in the caller's, where the
+# train loop reports it in one line.
+logging.get_absl_logger().addFilter(lambda record: "raised an exception" not in record.getMessage())
+
 # Sections of the config that define what a checkpoint contains; the rest may change on resume.
 IDENTITY_SECTIONS = ("model", "task")
 
@@ -45,6 +49,10 @@ class Checkpoints:
       reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
       raise ValueError(f"workdir: checkpoint {step} in {self.directory} cannot be restored "
                        f"({reason}); move it away to restart from the previous one") from None
+
+  def due(self, step: int) -> bool:
+    """Whether `save(step, ...)` without force writes a checkpoint."""
+    return self.manager.should_save(step)
 
   def save(self, step: int, state, force: bool = False) -> None:
     self.manager.save(step, args=ocp.args.StandardSave(state), force=force)

@@ -35,7 +35,7 @@ def run(study_cls, default_config: str, train_fn=None) -> None:
 
   def main(argv):
     if len(argv) > 1:
-      sys.exit(f"error: unexpected arguments {argv[1:]}")
+      fail(f"unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
     host_memory.keep_freed_memory()  # before JAX starts its threads
     config, workdir, FLAGS = flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS
@@ -46,14 +46,16 @@ def run(study_cls, default_config: str, train_fn=None) -> None:
                              FLAGS.process_id)
       study = study_cls(config)  # task parameters are checked here
     except ValueError as e:
-      sys.exit(f"error: {e}")
+      fail(e)
     try:
       if FLAGS.compile_only:
         train.compile_only(config, study)
         return
       result = (train_fn or train.train_and_evaluate)(config, workdir, study)
     except train.SetupError as e:
-      sys.exit(f"error: {e}")
+      fail(e)
+    except train.RunError as e:
+      fail(e, status=1)
     if not result.get("preempted"):  # a preempted run has said where it stopped
       study.report(workdir, result["metrics"])
 
@@ -61,9 +63,15 @@ def run(study_cls, default_config: str, train_fn=None) -> None:
     try:
       return flags.FLAGS(argv)
     except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-      sys.exit(f"error: {_explain_flag_error(argv, e, default_config)}")
+      fail(_explain_flag_error(argv, e, default_config))
 
   app.run(main, flags_parser=parse)
+
+
+def fail(message, status: int = 2):
+  """One line on stderr and no traceback: status 2 for a bad value (as argparse), 1 for a fault."""
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  sys.exit(status)
 
 
 def _explain_flag_error(argv, error: Exception, default_config: str) -> str:

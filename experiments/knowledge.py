@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +26,7 @@ import optax
 from flax import nnx
 
 from experiments import capacity as capacity_lib
-from experiments import knowledge_plots, probing_linear, train
+from experiments import entry, knowledge_plots, probing_linear, train
 from experiments.quantize import quantize_int8
 from models.decoding import greedy_generate
 from models.transformer import num_params
@@ -270,13 +269,15 @@ def main():
 
   def _main(argv):
     if len(argv) > 1:
-      sys.exit(f"error: unexpected arguments {argv[1:]}")
+      entry.fail(f"unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
     try:
       make_study(flags.FLAGS.config)  # task parameters are checked here
       run(flags.FLAGS.config, flags.FLAGS.workdir)
     except (ValueError, train.SetupError) as e:
-      sys.exit(f"error: {e}")
+      entry.fail(e)
+    except train.RunError as e:
+      entry.fail(e, status=1)
 
   app.run(_main)
 

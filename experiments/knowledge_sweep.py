@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from experiments import host_memory, knowledge, knowledge_plots
+from experiments import entry, host_memory, knowledge, knowledge_plots
 from experiments.configs.knowledge import get_config, get_sweep
 
 
@@ -71,12 +71,11 @@ def main(argv=None):
     host_memory.keep_freed_memory()  # as entry.run does for one experiment
     command = lambda: sweep(*argv, print_fn=lambda s: print(s, flush=True))
   else:
-    sys.exit("usage: python -m experiments.knowledge_sweep SWEEP ROOT\n"
-             "       python -m experiments.knowledge_sweep plot OUT.png ROOT [ROOT ...]")
+    entry.fail("usage: python -m experiments.knowledge_sweep SWEEP ROOT | plot OUT.png ROOT [ROOT ...]")
   try:
     command()
   except ValueError as e:
-    sys.exit(f"error: {e}")
+    entry.fail(e)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ The notebook notebooks/lego_attention.ipynb calls the same functions on one run.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -25,6 +24,7 @@ from experiments.lego import LegoStudy
 from experiments.metric_writer import read_jsonl
 from models import attention as attn_lib
 from models import probing
+from tasks.cli import Parser, at_least
 
 VARIANTS = ("vanilla", "tied", "mimic", "lego", "conv_qkv")  # the study's models, in table order
 
@@ -162,16 +162,16 @@ def head_table(results) -> str:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   sub = parser.add_subparsers(dest="command", required=True)
   evaluate = sub.add_parser("evaluate", help="evaluate run workdirs into a JSON file")
   evaluate.add_argument("workdirs", nargs="+")
   evaluate.add_argument("--out", required=True)
-  evaluate.add_argument("--sentences", type=int, default=4096)
+  evaluate.add_argument("--sentences", type=at_least(1), default=4096)
   report = sub.add_parser("report", help="tables (stdout) and figures from the JSON file")
   report.add_argument("results")
   report.add_argument("--figures", default="docs/results")
-  report.add_argument("--trained", type=int, default=6)
+  report.add_argument("--trained", type=at_least(1), default=6)
   args = parser.parse_args(argv)
   if args.command == "evaluate":
     results = [evaluate_run(w, args.sentences) for w in args.workdirs]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import time
 from typing import Any, Callable, Protocol
 
@@ -210,6 +211,10 @@ class SetupError(ValueError):
   """Bad configuration or workdir, found before any training step; reported in one line."""
 
 
+class RunError(RuntimeError):
+  """A fault of the machine during the run (the disk filled up, ...), reported in one line."""
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: Study,
                        print_fn: Callable[[str], None] = functools.partial(print, flush=True),
                        stop_at: int | None = None,
@@ -236,9 +241,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
     raise SetupError(str(e)) from None
   if start is None and init_params is not None:
     state = _start_from(trainer, state, init_params(trainer))
-  start = start or 0
-  elapsed = _elapsed_at(workdir, start)
   writer = MetricWriter(workdir, resume_step=start)
+  resumed, start = start is not None, start or 0
+  elapsed = _elapsed_at(workdir, start)
   evals = eval_set(config, trainer)
   if start == 0:
     n = num_params(trainer.model(state["params"]))
@@ -249,46 +254,75 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
   metrics = {}
   if start == 0 or start == config.num_steps:
     metrics = evaluate(trainer, state, evals)
-    writer.write(start, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
-  pending, window_start, window_steps = [], time.perf_counter(), 0
+    if not resumed:  # a finished run's log already holds its last evaluation
+      writer.write(start, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
+  pending, window_start, window_steps = writer.window(start), time.perf_counter(), 0
   end = config.num_steps if stop_at is None else min(stop_at, config.num_steps)
-  preempt, preempted = preemption.Preemption(), False
+  preempt, preempted, done = preemption.Preemption(), False, start
   try:
-    for step in range(start, end):
-      state, step_metrics = trainer.train_step(state,
-                                               trainer.batch("train", step, config.batch_size))
-      pending.append(step_metrics)
-      window_steps += 1
-      done = step + 1
-      if done % config.log_every == 0 or done == config.num_steps:
-        train = _mean_metrics(pending)
-        pending = []
-        if not np.isfinite(train["loss"]):
-          raise NonFiniteLoss(f"loss became {train['loss']} at step {done}; stopping "
-                              f"(last checkpoint: {checkpoints.latest_step()})")
-        now = time.perf_counter()
-        rate = window_steps / (now - window_start)
-        elapsed += now - window_start
-        window_start, window_steps = now, 0
-        line = f"step {done}/{config.num_steps} | loss {train['loss']:.4f}"
-        if done % config.eval_every == 0 or done == config.num_steps:
-          metrics = evaluate(trainer, state, evals)
-          writer.write(done, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
-          line += f" | {study.headline(metrics)}"
-          window_start = time.perf_counter()  # evaluation time is not training time
-        writer.write(done, {f"train/{k}": v for k, v in train.items()} | {"steps_per_sec": rate},
-                     train_seconds=elapsed)
-        print_fn(f"{line} | {rate:.1f} steps/s | {elapsed:.0f}s")
-      preempted = preempt.reached(done)
-      checkpoints.save(done, state, force=done == end or preempted)
-      if preempted:
-        print_fn(f"preempted: saved a checkpoint at step {done}; rerun to resume")
-        break
-  finally:
-    preempt.close()
-    writer.close()
-    checkpoints.close()
+    try:
+      for step in range(start, end):
+        state, step_metrics = trainer.train_step(state,
+                                                 trainer.batch("train", step, config.batch_size))
+        pending.append(step_metrics)
+        window_steps += 1
+        done = step + 1
+        if done % config.log_every == 0 or done == config.num_steps:
+          train = _mean_metrics(pending)
+          pending = []
+          if not np.isfinite(train["loss"]):
+            raise NonFiniteLoss(f"loss became {train['loss']} at step {done}; stopping "
+                                f"(last checkpoint: {checkpoints.latest_step()})")
+          now = time.perf_counter()
+          rate = window_steps / (now - window_start)
+          elapsed += now - window_start
+          window_start, window_steps = now, 0
+          line = f"step {done}/{config.num_steps} | loss {train['loss']:.4f}"
+          if done % config.eval_every == 0 or done == config.num_steps:
+            metrics = evaluate(trainer, state, evals)
+            writer.write(done, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
+            line += f" | {study.headline(metrics)}"
+            window_start = time.perf_counter()  # evaluation time is not training time
+          writer.write(done, {f"train/{k}": v for k, v in train.items()} | {"steps_per_sec": rate},
+                       train_seconds=elapsed)
+          print_fn(f"{line} | {rate:.1f} steps/s | {elapsed:.0f}s")
+        preempted = preempt.reached(done)
+        force = done == end or preempted
+        if force or checkpoints.due(done):
+          writer.flush(done, pending)  # the logs reach the disk before the checkpoint commits
+          checkpoints.save(done, state, force=force)
+        if preempted:
+          print_fn(f"preempted: saved a checkpoint at step {done}; rerun to resume")
+          break
+    finally:
+      preempt.close()
+      writer.close()
+      checkpoints.close()
+  except (OSError, ValueError) as e:
+    reason = _disk_fault(e)
+    if reason is None:
+      raise
+    latest = _latest_step(workdir)
+    then = ("no checkpoint is complete yet: fix this and rerun to start afresh" if latest is None
+            else f"the last complete checkpoint, step {latest}, is intact: fix this and rerun to "
+            "resume from it")
+    raise RunError(f"{reason} in {workdir} at step {done}; {then}") from None
   return {"metrics": metrics, "state": state, "trainer": trainer, "preempted": preempted}
+
+
+def _disk_fault(error: Exception) -> str | None:
+  """The OS's reason when `error` is a failed write (Orbax's tensorstore writes raise ValueErrors
+  carrying the OS error code), else None."""
+  if isinstance(error, OSError):
+    return error.strerror or str(error)
+  code = re.search(r"\[os_error_code='?(\d+)", str(error))
+  return os.strerror(int(code.group(1))) if code else None
+
+
+def _latest_step(workdir: str) -> int | None:
+  """The newest committed checkpoint on disk (Orbax's own list may hold the failed one)."""
+  names = os.listdir(os.path.join(workdir, "checkpoints"))
+  return max((int(n) for n in names if n.isdigit()), default=None)
 
 
 def _start_from(trainer: Trainer, state, params):

@@ -12,7 +12,6 @@ finished are left out of the array; a second job, after the array, writes the re
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shlex
@@ -20,6 +19,7 @@ import subprocess
 import sys
 
 from launch import sweep
+from tasks.cli import Parser, at_least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,18 +112,18 @@ def _sbatch(path: str, *flags: str) -> str:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", required=True, help="config file and sweep name, file.py:SWEEP")
   parser.add_argument("--workdir", required=True, help="one subdirectory per run, and the tables")
   parser.add_argument("--metric", default=None, help="metric for the results table and plot")
   parser.add_argument("--study", default=None, help="entry-point module (default from the config)")
-  parser.add_argument("--nodes", type=int, default=1)
-  parser.add_argument("--gpus_per_node", type=int, default=0)
+  parser.add_argument("--nodes", type=at_least(1), default=1)
+  parser.add_argument("--gpus_per_node", type=at_least(0), default=0)
   parser.add_argument("--task_per", choices=("gpu", "node"), default="gpu")
-  parser.add_argument("--cpus_per_task", type=int, default=1)
+  parser.add_argument("--cpus_per_task", type=at_least(1), default=1)
   parser.add_argument("--partition", default=None)
   parser.add_argument("--time", default=None, help="time limit per run, e.g. 04:00:00")
-  parser.add_argument("--max_parallel", type=int, default=None, help="array tasks at once")
+  parser.add_argument("--max_parallel", type=at_least(1), default=None, help="array tasks at once")
   parser.add_argument("--python", default=sys.executable, help="interpreter on the compute nodes")
   parser.add_argument("--submit", action="store_true", help="sbatch the scripts (else only write)")
   args = parser.parse_args(argv)

@@ -11,7 +11,6 @@ results.md and a plot of --metric across the sweep (launch/results.py).
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import importlib.util
@@ -23,6 +22,7 @@ import sys
 
 from launch import results
 from experiments.metric_writer import read_jsonl
+from tasks.cli import Parser, at_least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,10 +121,10 @@ def run_locally(runs: list[Run], workers: int, print_fn=print) -> list[Run]:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", required=True, help="config file and sweep name, file.py:SWEEP")
   parser.add_argument("--workdir", required=True, help="one subdirectory per run, and the tables")
-  parser.add_argument("--workers", type=int, default=1, help="runs at a time (CPUs split evenly)")
+  parser.add_argument("--workers", type=at_least(1), default=1, help="runs at a time (CPUs split evenly)")
   parser.add_argument("--metric", default=None, help="metric to tabulate and plot (default: the "
                       "first eval metric of the first run)")
   parser.add_argument("--study", default=None, help="entry-point module (default: from the config "

@@ -12,12 +12,12 @@ that every worker sees (e.g. a gcsfuse-mounted bucket).
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import subprocess
 import sys
 
 from launch import sweep
+from tasks.cli import Parser
 
 ARCHIVE = "synthstudies.tar.gz"
 CODE_DIR = "synthstudies"
@@ -62,7 +62,7 @@ def commands(args) -> list[list[str]]:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--name", required=True, help="TPU VM (and queued resource) name")
   parser.add_argument("--zone", required=True)
   parser.add_argument("--accelerator", required=True, help="accelerator type, e.g. v5litepod-16")

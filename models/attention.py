@@ -311,8 +311,9 @@ class LegoAttention(nnx.Module):
     if min(self.manipulation, self.association) < 0 or self.fixed > h:
       raise ValueError(f"model.lego_heads: {tuple(config.lego_heads)}; allowed: two counts >= 0 "
                        f"summing to at most model.num_heads={h}")
-    self.qk = param(rngs, (d, 2, h - self.fixed, d // h), ("embed", None, "heads", "head_dim"),
-                    kernel_std(config, d))
+    # A layer of fixed heads only has no query/key projection at all (Orbax refuses zero-size arrays)
+    self.qk = (param(rngs, (d, 2, h - self.fixed, d // h), ("embed", None, "heads", "head_dim"),
+                     kernel_std(config, d)) if self.fixed < h else None)
     self.v = param(rngs, (d, h, d // h), ("embed", "heads", "head_dim"), kernel_std(config, d))
     self.out = _out_projection(config, rngs)
 

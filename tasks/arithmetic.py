@@ -24,7 +24,6 @@ answer tokens (target and [EOS]) only.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -34,6 +33,7 @@ import numpy as np
 
 from tasks import rows as rows_lib
 from tasks.vocab import Vocab
+from tasks.cli import Parser, at_least
 
 BOS, EOS, SPACE, SCRATCH_END = "[BOS]", "[EOS]", "_", "|"
 DIGITS = tuple("0123456789")
@@ -293,16 +293,16 @@ def _numbers(rng: np.random.Generator, digits: np.ndarray) -> list[int]:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Print arithmetic problems as JSON lines.")
+  parser = Parser(description="Print arithmetic problems as JSON lines.")
   parser.add_argument("--op", default="add", help=", ".join(OPS))
   parser.add_argument("--digits", type=int, default=3, help="most digits of each operand")
   parser.add_argument("--min-digits", type=int, default=1)
   parser.add_argument("--format", default="plain", help="comma-separated: " + ", ".join(FORMATS))
   parser.add_argument("--pad-width", type=int, default=0, help="0 = --digits")
-  parser.add_argument("--num", type=int, default=5)
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--num", type=at_least(1), default=5)
+  parser.add_argument("--seed", type=at_least(0), default=0)
   parser.add_argument("--split", default="train", choices=sorted(SPLITS))
-  parser.add_argument("--step", type=int, default=0)
+  parser.add_argument("--step", type=at_least(0), default=0)
   args = parser.parse_args(argv)
   try:
     task = ArithmeticTask(op=args.op, min_digits=args.min_digits, max_digits=args.digits,

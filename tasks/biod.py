@@ -12,7 +12,6 @@ Batches and packing are those of bioS pretraining (`bio` split).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -23,6 +22,7 @@ from tasks import biography_pools as world
 from tasks.biography import (KIND_NAME, KIND_VALUE, NAME_LEN, NUM_NAMES, Corpus,
                              PackedBiographies, join_pieces)
 from tasks.vocab import CLS, SEP, Vocab
+from tasks.cli import Parser, at_least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,14 +111,14 @@ class BioDTask(PackedBiographies):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Print bioD people as JSON lines.")
-  parser.add_argument("--people", type=int, default=3)
+  parser = Parser(description="Print bioD people as JSON lines.")
+  parser.add_argument("--people", type=at_least(1), default=3)
   parser.add_argument("--attributes", type=int, default=4)
   parser.add_argument("--chunks", type=int, default=2)
   parser.add_argument("--pool", type=int, default=16)
   parser.add_argument("--length", type=int, default=2)
   parser.add_argument("--values", type=int, default=32)
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=at_least(0), default=0)
   args = parser.parse_args(argv)
   try:
     task = BioDTask(people=max(args.people, 2), attributes=args.attributes, chunks=args.chunks,

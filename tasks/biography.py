@@ -30,7 +30,6 @@ over a person's name tokens or attribute-value tokens.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -40,6 +39,7 @@ import numpy as np
 from tasks import biography_pools as world
 from tasks import rows as rows_lib
 from tasks.vocab import CLS, SEP, Vocab
+from tasks.cli import Parser, at_least
 
 ATTRIBUTES = world.ATTRIBUTES
 NAME_LEN = 7  # first (2 pieces) + middle (2) + last (3)
@@ -423,13 +423,13 @@ def join_pieces(tokens) -> str:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Print bioS people, biographies, QA as JSON lines.")
-  parser.add_argument("--people", type=int, default=3, help="how many people to print")
+  parser = Parser(description="Print bioS people, biographies, QA as JSON lines.")
+  parser.add_argument("--people", type=at_least(1), default=3, help="how many people to print")
   parser.add_argument("--population", type=int, default=1000, help="N, people in the population")
   parser.add_argument("--multi", type=int, default=1)
   parser.add_argument("--permute", action="store_true")
   parser.add_argument("--fullname", action="store_true")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--seed", type=at_least(0), default=0)
   args = parser.parse_args(argv)
   try:
     task = BioSTask(people=max(args.population, args.people), multi=args.multi,

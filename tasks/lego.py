@@ -21,7 +21,6 @@ of it) is ever trained on.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -32,6 +31,7 @@ import numpy as np
 from tasks import rows as rows_lib
 from tasks.groups import Group, get_group
 from tasks.vocab import CLS, SEP, Vocab
+from tasks.cli import Parser, at_least
 
 LETTERS = tuple(string.ascii_lowercase)
 CLAUSE_LEN = 5  # var = op arg ,
@@ -223,12 +223,12 @@ def _select(chains: Chains, keep: np.ndarray) -> Chains:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Print LEGO sentences as JSON lines.")
+  parser = Parser(description="Print LEGO sentences as JSON lines.")
   parser.add_argument("--num-vars", type=int, default=12)
-  parser.add_argument("--num", type=int, default=5)
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--num", type=at_least(1), default=5)
+  parser.add_argument("--seed", type=at_least(0), default=0)
   parser.add_argument("--split", default="train", choices=sorted(SPLITS))
-  parser.add_argument("--step", type=int, default=0)
+  parser.add_argument("--step", type=at_least(0), default=0)
   parser.add_argument("--group", default="z2", help="z2, z<k> (k in 3..10) or s3")
   parser.add_argument("--no-shuffle", action="store_true", help="write clauses in chain order")
   parser.add_argument("--graph", default="chain", choices=GRAPHS)

@@ -46,7 +46,6 @@ test split and never to train, so no test program is ever trained on.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -56,6 +55,7 @@ import zlib
 import numpy as np
 
 from tasks import rows as rows_lib
+from tasks.cli import Parser, at_least
 from tasks.vocab import SEP, Vocab
 
 BOS, EOS = "[BOS]", "[EOS]"
@@ -450,13 +450,12 @@ def _assigned(body) -> set[str]:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Print random C programs and their output as JSON "
-                                               "lines.")
+  parser = Parser(description="Print random C programs and their output as JSON lines.")
   defaults = ProgramsTask()
-  parser.add_argument("--num", type=int, default=5)
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--num", type=at_least(1), default=5)
+  parser.add_argument("--seed", type=at_least(0), default=0)
   parser.add_argument("--split", default="train", choices=sorted(SPLITS))
-  parser.add_argument("--step", type=int, default=0)
+  parser.add_argument("--step", type=at_least(0), default=0)
   parser.add_argument("--num-vars", type=int, default=defaults.num_vars)
   parser.add_argument("--min-statements", type=int, default=defaults.min_statements)
   parser.add_argument("--statements", type=int, default=defaults.max_statements,

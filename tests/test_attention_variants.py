@@ -121,3 +121,24 @@ def test_bad_variant_config_names_the_field(field, value):
   attention = "lego" if field == "lego_heads" else "conv_qkv"
   with pytest.raises(ValueError, match=f"model.{field}"):
     Transformer(_config(attention=attention, **{field: value}), rngs=nnx.Rngs(0))
+
+
+def test_lego_layer_of_fixed_heads_only_has_no_query_key_projection(tmp_path):
+  """The smoke model has 2 heads and LEGO fixes 2: no zero-size parameter (Orbax refuses to save
+  one), and the run trains, checkpoints and resumes bit for bit."""
+  from experiments import train
+  from experiments.configs.lego import get_config
+  from experiments.lego import LegoStudy
+  config = get_config("smoke")
+  config.update(dict(num_steps=4, warmup_steps=1, checkpoint_every=2, eval_every=4, log_every=2))
+  config.model.attention = "lego"
+  model = Transformer(train.resolved_model_config(config, LegoStudy(config)), rngs=nnx.Rngs(0))
+  assert all(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+  assert model.blocks[0].attn.qk is None
+  quiet = lambda *_: None
+  straight = train.train_and_evaluate(config, str(tmp_path / "a"), LegoStudy(config), print_fn=quiet)
+  train.train_and_evaluate(config, str(tmp_path / "b"), LegoStudy(config), print_fn=quiet, stop_at=2)
+  resumed = train.train_and_evaluate(config, str(tmp_path / "b"), LegoStudy(config), print_fn=quiet)
+  jax.tree.map(np.testing.assert_array_equal, straight["state"], resumed["state"])
+  _, probes = model(LegoStudy(config).batch("test", 0, 2)["inputs"], capture=True)
+  assert probes["layer_0/attention"].shape[1] == 2  # both heads fixed, both recorded

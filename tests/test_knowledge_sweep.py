@@ -1,5 +1,6 @@
 """The knowledge sweep's capacity points and its combined plot of several finished sweeps."""
 import json
+import re
 
 import pytest
 
@@ -27,6 +28,8 @@ def test_plot_combines_finished_sweeps(tmp_path):
   assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plot_of_an_unfinished_sweep_fails_in_one_line(tmp_path):
-  with pytest.raises(SystemExit, match=r"^error: root: .* has no summary.json"):
+def test_plot_of_an_unfinished_sweep_fails_in_one_line(tmp_path, capsys):
+  with pytest.raises(SystemExit) as exit:
     knowledge_sweep.main(["plot", str(tmp_path / "x.png"), str(tmp_path)])
+  assert exit.value.code == 2
+  assert re.fullmatch(r"error: root: .* has no summary.json.*\n", capsys.readouterr().err)

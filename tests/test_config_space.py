@@ -1,0 +1,143 @@
+"""The configuration space a researcher turns: every valid configuration trains two steps,
+checkpoints and resumes bit for bit; every invalid one stops before training with one line naming
+the field. Configurations are drawn by hypothesis around each study's smoke config; CI draws a few
+per study, `CONFIG_EXAMPLES=200 pytest tests/test_config_space.py` many more."""
+import os
+
+import jax
+import numpy as np
+from hypothesis import HealthCheck, example, given, settings, strategies as st
+
+from experiments import train
+from experiments.arithmetic import ArithmeticStudy
+from experiments.configs import arithmetic as arithmetic_config
+from experiments.configs import lego as lego_config
+from experiments.lego import LegoStudy
+
+EXAMPLES = int(os.environ.get("CONFIG_EXAMPLES", 3))
+quiet = lambda *_: None
+
+
+def model_axes():
+  """The model fields, with values on both sides of each rule."""
+  return st.fixed_dictionaries(dict(
+      attention=st.sampled_from(["vanilla", "lego", "conv_qkv", "sparse"]),
+      num_heads=st.sampled_from([1, 2, 3, 4]),
+      d_model=st.sampled_from([8, 12, 16]),
+      lego_heads=st.sampled_from([(0, 0), (1, 0), (1, 1), (2, 1), (0, 3), (-1, 1)]),
+      conv_kernel=st.sampled_from([0, 1, 2, 3]),
+      pos_encoding=st.sampled_from(["learned", "sinusoidal", "rotary", "none", "alibi", "xpos"]),
+      tied_layers=st.booleans(),
+      num_layers=st.sampled_from([0, 1, 2]),
+      dtype=st.sampled_from(["float32", "bfloat16", "float16"])))
+
+
+# Valid configurations always tried, so that CI trains some whatever hypothesis draws.
+VALID_MODEL = dict(attention="lego", num_heads=2, d_model=8, lego_heads=(1, 1), conv_kernel=3,
+                   pos_encoding="rotary", tied_layers=True, num_layers=2, dtype="bfloat16")
+VALID_RUN = dict(batch_size=4, eval_size=8, mesh=dict(data=-1, fsdp=1, tensor=1))
+
+
+def train_axes():
+  return st.fixed_dictionaries(dict(
+      batch_size=st.sampled_from([0, 4, 6, 8]),
+      eval_size=st.sampled_from([4, 8, 12]),
+      mesh=st.sampled_from([dict(data=-1, fsdp=1, tensor=1), dict(data=1, fsdp=1, tensor=-1),
+                            dict(data=2, fsdp=1, tensor=1), dict(data=-1, fsdp=-1, tensor=1)])))
+
+
+def model_errors(m) -> list[str]:
+  """The fields a bad model may be refused on, by the rules, written apart from the code."""
+  errors = []
+  if m["attention"] not in ("vanilla", "lego", "conv_qkv"):
+    errors.append("model.attention")
+  if m["pos_encoding"] not in ("learned", "sinusoidal", "rotary", "none", "alibi"):
+    errors.append("model.pos_encoding")
+  elif m["pos_encoding"] == "rotary" and m["d_model"] // m["num_heads"] % 2:
+    errors.append("model.pos_encoding")  # rotary turns pairs of channels: an even head_dim
+  if m["d_model"] % m["num_heads"]:
+    errors.append("model.num_heads")
+  if m["num_layers"] < 1:
+    errors.append("model.num_layers")
+  if m["dtype"] not in ("float32", "bfloat16"):
+    errors.append("model.dtype")
+  if m["attention"] == "lego" and (min(m["lego_heads"]) < 0 or sum(m["lego_heads"]) > m["num_heads"]):
+    errors.append("model.lego_heads")
+  if m["attention"] == "conv_qkv" and m["conv_kernel"] < 1:
+    errors.append("model.conv_kernel")
+  return errors
+
+
+def train_errors(t) -> list[str]:
+  errors = []
+  if t["batch_size"] < 1:
+    errors.append("batch_size")
+  elif t["eval_size"] > t["batch_size"] and t["eval_size"] % t["batch_size"]:
+    errors.append("eval_size")
+  if list(t["mesh"].values()).count(-1) > 1 or t["mesh"]["data"] > jax.device_count():
+    errors.append("mesh")
+  return errors
+
+
+def check(config, study_cls, errors: list[str], tmp_path):
+  """Trains two steps straight and one + one across a checkpoint; or the one-line refusal."""
+  config.update(dict(num_steps=2, warmup_steps=0, log_every=1, eval_every=2, checkpoint_every=1))
+  runs = [tmp_path / "straight", tmp_path / "resumed"]
+  try:
+    study = study_cls(config)
+    straight = train.train_and_evaluate(config, str(runs[0]), study, print_fn=quiet)
+  except ValueError as e:  # SetupError is one
+    assert errors, f"refused a valid config: {e}"
+    message = str(e)
+    assert "\n" not in message and message.startswith(tuple(errors)), (errors, message)
+    assert not os.path.exists(runs[0] / "checkpoints" / "1")
+    return
+  assert not errors, f"trained a config that should fail on {errors}"
+  train.train_and_evaluate(config, str(runs[1]), study_cls(config), print_fn=quiet, stop_at=1)
+  resumed = train.train_and_evaluate(config, str(runs[1]), study_cls(config), print_fn=quiet)
+  jax.tree.map(np.testing.assert_array_equal, straight["state"], resumed["state"])
+  assert straight["metrics"] == resumed["metrics"]
+
+
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+
+
+@SETTINGS
+@example(model=VALID_MODEL, run=VALID_RUN, num_vars=3, train_positions=2, group="s3")
+@given(model=model_axes(), run=train_axes(), num_vars=st.sampled_from([0, 2, 3, 27]),
+       train_positions=st.sampled_from([1, 2, 3]), group=st.sampled_from(["z2", "z3", "s3", "q8"]))
+def test_lego_config_space(tmp_path_factory, model, run, num_vars, train_positions, group):
+  config = lego_config.get_config("smoke")
+  config.model.update({**model, "d_ff": 2 * model["d_model"]})
+  config.update(run)
+  config.task.update(dict(num_vars=num_vars, train_positions=train_positions, group=group))
+  errors = model_errors(model) + train_errors(run)
+  if not 1 <= num_vars <= 26:
+    errors.append("task.num_vars")
+  elif not 1 <= train_positions <= num_vars:
+    errors.append("task.train_positions")
+  if group == "q8":
+    errors.append("task.group")
+  check(config, LegoStudy, errors, tmp_path_factory.mktemp("lego"))
+
+
+@SETTINGS
+@example(model={**VALID_MODEL, "attention": "conv_qkv", "pos_encoding": "alibi"}, run=VALID_RUN,
+         op="mul", fmt="reverse")
+@given(model=model_axes(), run=train_axes(), op=st.sampled_from(["add", "sub", "mul", "div"]),
+       fmt=st.sampled_from(["plain", "reverse", "pad,reverse", "index_hints", "backwards"]))
+def test_arithmetic_config_space(tmp_path_factory, model, run, op, fmt):
+  config = arithmetic_config.get_config("smoke")
+  config.model.update({**model, "d_ff": 2 * model["d_model"]})
+  config.update(run)
+  config.task.update(dict(op=op, format=fmt))
+  errors = model_errors(model) + train_errors(run)
+  if op == "div":
+    errors.append("task.op")
+  if fmt == "backwards":
+    errors.append("task.format")
+  elif "pad" in fmt.split(","):  # padded to task.max_digits, narrower than the eval grid's operands
+    errors.append("task.pad_width")
+  check(config, ArithmeticStudy, errors, tmp_path_factory.mktemp("arithmetic"))
