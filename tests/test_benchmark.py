@@ -71,7 +71,7 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
   if result["torch_skipped"] is None:
     assert all(r["ratio_vs_torch"] > 0 for r in result["train"])
   assert [r["attention"] for r in result["attention"]] == ["vanilla", "lego", "conv_qkv"]
-  assert [r["task"] for r in result["generators"]] == ["lego", "arithmetic", "biography"]
+  assert [r["task"] for r in result["generators"]] == ["lego", "arithmetic", "biography", "programs"]
   assert all(r["examples_per_s"] > 0 and r["pct_of_step"] > 0 for r in result["generators"])
   assert result["decoding"]["tokens_per_s"] > 0
 
