@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import string
 
 import numpy as np
 
 from tasks import rows as rows_lib
 from tasks.vocab import Vocab
-from tasks.cli import Parser, at_least
+from tasks.cli import Parser, at_least, print_json_lines
 
 BOS, EOS, SPACE, SCRATCH_END = "[BOS]", "[EOS]", "_", "|"
 DIGITS = tuple("0123456789")
@@ -304,14 +303,9 @@ def main(argv=None):
   parser.add_argument("--split", default="train", choices=sorted(SPLITS))
   parser.add_argument("--step", type=at_least(0), default=0)
   args = parser.parse_args(argv)
-  try:
-    task = ArithmeticTask(op=args.op, min_digits=args.min_digits, max_digits=args.digits,
-                          format=args.format, pad_width=args.pad_width)
-    records = task.examples(args.seed, args.split, args.step, args.num)
-  except ValueError as e:
-    parser.exit(2, f"error: {e}\n")
-  for record in records:
-    print(json.dumps(record))
+  print_json_lines(parser, lambda: ArithmeticTask(
+      op=args.op, min_digits=args.min_digits, max_digits=args.digits, format=args.format,
+      pad_width=args.pad_width).examples(args.seed, args.split, args.step, args.num))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from tasks import biography_pools as world
 from tasks.biography import (KIND_NAME, KIND_VALUE, NAME_LEN, NUM_NAMES, Corpus,
                              PackedBiographies, join_pieces)
 from tasks.vocab import CLS, SEP, Vocab
-from tasks.cli import Parser, at_least
+from tasks.cli import Parser, at_least, print_json_lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,13 +119,12 @@ def main(argv=None):
   parser.add_argument("--values", type=int, default=32)
   parser.add_argument("--seed", type=at_least(0), default=0)
   args = parser.parse_args(argv)
-  try:
+  def records():
     task = BioDTask(people=max(args.people, 2), attributes=args.attributes, chunks=args.chunks,
                     pool=args.pool, length=args.length, values=args.values)
-  except ValueError as e:
-    parser.exit(2, f"error: {e}\n")
-  for p in range(args.people):
-    print(json.dumps({"person": p, "text": join_pieces(task.text(args.seed, p)[0])}))
+    return [{"person": p, "text": join_pieces(task.text(args.seed, p)[0])}
+            for p in range(args.people)]
+  print_json_lines(parser, records)
 
 
 if __name__ == "__main__":

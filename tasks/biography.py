@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 
 import numpy as np
 
 from tasks import biography_pools as world
 from tasks import rows as rows_lib
 from tasks.vocab import CLS, SEP, Vocab
-from tasks.cli import Parser, at_least
+from tasks.cli import Parser, at_least, print_json_lines
 
 ATTRIBUTES = world.ATTRIBUTES
 NAME_LEN = 7  # first (2 pieces) + middle (2) + last (3)
@@ -431,13 +430,9 @@ def main(argv=None):
   parser.add_argument("--fullname", action="store_true")
   parser.add_argument("--seed", type=at_least(0), default=0)
   args = parser.parse_args(argv)
-  try:
-    task = BioSTask(people=max(args.population, args.people), multi=args.multi,
-                    permute=args.permute, fullname=args.fullname)
-  except ValueError as e:
-    parser.exit(2, f"error: {e}\n")
-  for record in task.records(args.seed, args.people):
-    print(json.dumps(record))
+  print_json_lines(parser, lambda: BioSTask(
+      people=max(args.population, args.people), multi=args.multi, permute=args.permute,
+      fullname=args.fullname).records(args.seed, args.people))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,3 +21,14 @@ def at_least(minimum: int):
     return value
   parse.__name__ = "int"
   return parse
+
+
+def print_json_lines(parser: argparse.ArgumentParser, make_records) -> None:
+  """Prints the records `make_records()` returns as JSON lines; a ValueError raised while making
+  them (a bad task knob) is one line and status 2."""
+  try:
+    records = list(make_records())
+  except ValueError as e:
+    parser.exit(2, f"error: {e}\n")
+  for record in records:
+    print(json.dumps(record))

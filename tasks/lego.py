@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import string
 
 import numpy as np
@@ -31,7 +30,7 @@ import numpy as np
 from tasks import rows as rows_lib
 from tasks.groups import Group, get_group
 from tasks.vocab import CLS, SEP, Vocab
-from tasks.cli import Parser, at_least
+from tasks.cli import Parser, at_least, print_json_lines
 
 LETTERS = tuple(string.ascii_lowercase)
 CLAUSE_LEN = 5  # var = op arg ,
@@ -233,13 +232,9 @@ def main(argv=None):
   parser.add_argument("--no-shuffle", action="store_true", help="write clauses in chain order")
   parser.add_argument("--graph", default="chain", choices=GRAPHS)
   args = parser.parse_args(argv)
-  try:
-    task = LegoTask(num_vars=args.num_vars, train_positions=1, group=args.group,
-                    shuffle=not args.no_shuffle, graph=args.graph)
-  except ValueError as e:
-    parser.exit(2, f"error: {e}\n")
-  for record in task.examples(args.seed, args.split, args.step, args.num):
-    print(json.dumps(record))
+  print_json_lines(parser, lambda: LegoTask(
+      num_vars=args.num_vars, train_positions=1, group=args.group, shuffle=not args.no_shuffle,
+      graph=args.graph).examples(args.seed, args.split, args.step, args.num))
 
 
 if __name__ == "__main__":

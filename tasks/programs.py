@@ -48,14 +48,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import random
 import zlib
 
 import numpy as np
 
 from tasks import rows as rows_lib
-from tasks.cli import Parser, at_least
+from tasks.cli import Parser, at_least, print_json_lines
 from tasks.vocab import SEP, Vocab
 
 BOS, EOS = "[BOS]", "[EOS]"
@@ -466,16 +465,10 @@ def main(argv=None):
   parser.add_argument("--ops", default=defaults.ops)
   parser.add_argument("--constructs", default=defaults.constructs)
   args = parser.parse_args(argv)
-  try:
-    task = ProgramsTask(num_vars=args.num_vars, min_statements=args.min_statements,
-                        max_statements=args.statements, max_depth=args.depth,
-                        loop_bound=args.loop_bound, modulus=args.modulus, ops=args.ops,
-                        constructs=args.constructs)
-    records = task.examples(args.seed, args.split, args.step, args.num)
-  except ValueError as e:
-    parser.exit(2, f"error: {e}\n")
-  for record in records:
-    print(json.dumps(record))
+  print_json_lines(parser, lambda: ProgramsTask(
+      num_vars=args.num_vars, min_statements=args.min_statements, max_statements=args.statements,
+      max_depth=args.depth, loop_bound=args.loop_bound, modulus=args.modulus, ops=args.ops,
+      constructs=args.constructs).examples(args.seed, args.split, args.step, args.num))
 
 
 if __name__ == "__main__":
