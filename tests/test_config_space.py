@@ -12,7 +12,9 @@ from experiments import train
 from experiments.arithmetic import ArithmeticStudy
 from experiments.configs import arithmetic as arithmetic_config
 from experiments.configs import lego as lego_config
+from experiments.configs import programs as programs_config
 from experiments.lego import LegoStudy
+from experiments.programs import ProgramsStudy
 
 EXAMPLES = int(os.environ.get("CONFIG_EXAMPLES", 3))
 quiet = lambda *_: None
@@ -141,3 +143,28 @@ def test_arithmetic_config_space(tmp_path_factory, model, run, op, fmt):
   elif "pad" in fmt.split(","):  # padded to task.max_digits, narrower than the eval grid's operands
     errors.append("task.pad_width")
   check(config, ArithmeticStudy, errors, tmp_path_factory.mktemp("arithmetic"))
+
+
+@SETTINGS
+@example(model={**VALID_MODEL, "pos_encoding": "learned"}, run=VALID_RUN, num_vars=2, max_depth=1,
+         loop_bound=2, modulus=10)
+@given(model=model_axes(), run=train_axes(), num_vars=st.sampled_from([0, 2, 9]),
+       max_depth=st.sampled_from([-1, 0, 1]), loop_bound=st.sampled_from([0, 2, 12]),
+       modulus=st.sampled_from([1, 10]))
+def test_programs_config_space(tmp_path_factory, model, run, num_vars, max_depth, loop_bound,
+                               modulus):
+  config = programs_config.get_config("smoke")
+  config.model.update({**model, "d_ff": 2 * model["d_model"]})
+  config.update(run)
+  config.task.update(dict(num_vars=num_vars, max_depth=max_depth, loop_bound=loop_bound,
+                          modulus=modulus))
+  errors = model_errors(model) + train_errors(run)
+  if not 1 <= num_vars <= 8:
+    errors.append("task.num_vars")
+  if max_depth < 0:
+    errors.append("task.max_depth")
+  if modulus < 2:
+    errors += ["task.modulus", "task.ops"]  # '%' needs a divisor below the modulus too
+  if not 1 <= loop_bound <= modulus:  # a loop counter must stay inside the value range
+    errors.append("task.loop_bound")
+  check(config, ProgramsStudy, errors, tmp_path_factory.mktemp("programs"))
