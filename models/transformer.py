@@ -64,9 +64,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config[name] < 1:
       raise ValueError(f"model.{name}: {config[name]}; allowed: >= 1")
   for name in ("init_std", "embed_std", "pos_std"):
-    if config[name] is not None and not config[name] > 0:
-      raise ValueError(f"model.{name}: {config[name]}; allowed: > 0"
-                       + ("" if name == "pos_std" else " or None (scaled by width)"))
+    value, width_scaled = config[name], name != "pos_std"  # None: scaled by width
+    if not (value is None and width_scaled or value is not None and value > 0):
+      raise ValueError(f"model.{name}: {value}; allowed: > 0"
+                       + (" or None (scaled by width)" if width_scaled else ""))
   if config.attention_impl not in (None, "xla", "cudnn"):
     raise ValueError(f"model.attention_impl: unknown {config.attention_impl!r}; allowed: None, xla, "
                      "cudnn")

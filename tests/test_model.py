@@ -171,7 +171,7 @@ def test_initial_stds_are_what_the_config_says(overrides):
 
 @pytest.mark.parametrize("field,value", [("attention", "sparse"), ("pos_encoding", "xyz"),
                                          ("num_heads", 5), ("init_std", 0.0), ("embed_std", -1.0),
-                                         ("pos_std", 0.0)])
+                                         ("pos_std", 0.0), ("pos_std", None)])
 def test_bad_model_config_names_the_field(field, value):
   with pytest.raises(ValueError, match=f"model.{field}"):
     _model(**{field: value})
