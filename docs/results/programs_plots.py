@@ -4,14 +4,19 @@
     python docs/results/programs_plots.py runs/programs_compare docs/results
 
 Reads each run's final evaluation (metrics.jsonl), groups runs by model (attention variant and conv
-kernel), and writes programs_summary.json, programs_table.md (mean ± std over seeds per bucket) and
-programs_accuracy_by_bucket.png.
+kernel), and writes programs_summary.json, programs_table.md (mean ± std over seeds per bucket),
+programs_accuracy_by_bucket.png and programs_learning_curves.png (held-out exact match at every
+evaluation, mean ± std over seeds).
 """
 import json
 import os
 import sys
 
+import matplotlib
 import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from experiments.metric_writer import read_jsonl  # noqa: E402
@@ -34,18 +39,35 @@ def gather(root: str) -> dict:
     with open(os.path.join(path, "config.json")) as f:
       config = json.load(f)
     evals = [r for r in read_jsonl(os.path.join(path, "metrics.jsonl")) if "eval/exact_match" in r]
-    final = evals[-1]
-    if final["step"] != config["num_steps"]:
+    if not evals or evals[-1]["step"] != config["num_steps"]:
       continue  # unfinished
+    final = evals[-1]
     buckets = {k[len("eval/exact/"):]: v for k, v in final.items()
                if k.startswith("eval/exact/s") and not k.startswith("eval/exact/statements")}
     runs[name] = {"model": model_name(config), "seed": config["seed"],
                   "exact_match": final["eval/exact_match"], "buckets": buckets,
+                  "curve": {r["step"]: r["eval/exact_match"] for r in evals},
                   "train_seconds": final.get("train_seconds"), "steps": config["num_steps"]}
   return runs
 
 
 ORDER = ("vanilla", "conv_qkv k=2", "conv_qkv k=3", "conv_qkv k=5", "lego")
+
+
+def plot_curves(runs: dict, models: list[str], path: str):
+  """Held-out exact match against training step, one line per model (mean ± std over seeds)."""
+  fig, ax = plt.subplots(figsize=(6, 3.8))
+  for m in models:
+    curves = [r["curve"] for r in runs.values() if r["model"] == m]
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    values = np.array([[c[s] for s in steps] for c in curves])
+    ax.errorbar(steps, values.mean(0), yerr=values.std(0), capsize=2, label=m)
+  ax.set(xlabel="training step", ylabel="held-out exact match", ylim=(0, 1.02),
+         title="held-out exact match during training (mean ± std over seeds)")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
 
 
 def main(root: str, out: str):
@@ -76,6 +98,7 @@ def main(root: str, out: str):
     f.write("\n".join(lines) + "\n")
   plot_buckets(means, os.path.join(out, "programs_accuracy_by_bucket.png"), errors=stds,
                title="held-out exact match by bucket (mean ± std over seeds)")
+  plot_curves(runs, models, os.path.join(out, "programs_learning_curves.png"))
   print("\n".join(lines))
 
 

@@ -27,7 +27,7 @@ PRESETS = ("smoke",)
 KNOBS = dict(attention="vanilla", kernel=3, statements=4, depth=2, vars=3, loop_bound=3,
              modulus=10, seed=0, layers=4, d_model=64, heads=4, steps=3000, batch=64, lr=1e-3)
 ATTENTIONS = ("vanilla", "conv_qkv", "lego")
-COMPARE = "statements=3,depth=1,d_model=32,layers=3,steps=1000,lr=3e-3"
+COMPARE = "statements=3,depth=1,d_model=32,layers=3,steps=3000,lr=3e-3"
 
 
 def lego_d_ff(d_model: int, heads: int, d_ff: int, fixed_heads: int = 2) -> int:
