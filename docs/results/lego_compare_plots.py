@@ -1,0 +1,83 @@
+"""Tables and figures of docs/results/lego.md's comparison at the default study's scale, read from the
+runs' own evaluations (metrics.jsonl, 1,024 held-out sentences each), so every model is compared at
+the same training step of the same schedule, whether or not a checkpoint of that step was kept.
+
+    python docs/results/lego_compare_plots.py --step=3000 runs/lego runs/lego_s1 runs/lego_cmp/tied_lego_s0 runs/lego_cmp/tied_lego_s1
+
+Prints accuracy by chain position at --step (seed mean per model) and the first step at which each
+run holds >= 0.95 on every trained position; draws lego_compare_by_position.png (at --step) and
+lego_compare_curves.png (positions 3-8 against step, every run) into --figures.
+"""
+import argparse
+import json
+import os
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from experiments.lego_attention import markdown_table, plot_positions  # noqa: E402
+from experiments.metric_writer import read_jsonl  # noqa: E402
+
+TARGET = 0.95
+
+
+def load(workdir: str) -> dict:
+  """A run's model name (variant as lego_attention names it), seed and per-step position accuracy."""
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = json.load(f)
+  model = "tied" if config["model"]["tied_layers"] else config["model"]["attention"]
+  positions = config["task"]["num_vars"]
+  curve = {r["step"]: [r[f"eval/accuracy/position_{i}"] for i in range(1, positions + 1)]
+           for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+           if "eval/accuracy/position_1" in r}
+  return {"workdir": workdir, "variant": model, "seed": config["seed"], "curve": curve}
+
+
+def first_step_at_target(run: dict, trained: int) -> int | None:
+  return next((s for s in sorted(run["curve"]) if min(run["curve"][s][:trained]) >= TARGET), None)
+
+
+def plot_curves(runs: list[dict], positions: range, path: str):
+  fig, axes = plt.subplots(1, len(positions), figsize=(2.6 * len(positions), 3), sharey=True)
+  colors = {}
+  for run in runs:
+    steps = sorted(run["curve"])
+    color = colors.setdefault(run["variant"], f"C{len(colors)}")
+    for ax, p in zip(axes, positions):
+      ax.plot(steps, [run["curve"][s][p - 1] for s in steps], color=color,
+              ls="-" if run["seed"] == 0 else "--", label=f"{run['variant']} seed {run['seed']}")
+      ax.set(title=f"position {p}", xlabel="step", ylim=(0.4, 1.02))
+  axes[0].set_ylabel("held-out accuracy")
+  axes[-1].legend(fontsize=7, loc="lower right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("workdirs", nargs="+")
+  parser.add_argument("--step", type=int, required=True)
+  parser.add_argument("--trained", type=int, default=6)
+  parser.add_argument("--figures", default="docs/results")
+  args = parser.parse_args()
+  runs = [load(w) for w in args.workdirs]
+  missing = [r["workdir"] for r in runs if args.step not in r["curve"]]
+  if missing:
+    parser.error(f"--step: no evaluation at step {args.step} in {', '.join(missing)}")
+  at_step = [{**r, "chain": r["curve"][args.step]} for r in runs]
+  print(f"accuracy by chain position at step {args.step}\n"
+        + markdown_table(at_step, "chain", len(at_step[0]["chain"])))
+  print(f"\nfirst step with every trained position >= {TARGET}")
+  for r in runs:
+    print(f"  {r['variant']} seed {r['seed']}: {first_step_at_target(r, args.trained)}")
+  plot_positions(at_step, "chain", args.trained,
+                 os.path.join(args.figures, "lego_compare_by_position.png"),
+                 f"held-out chains at step {args.step} (trained on positions 1-{args.trained})")
+  plot_curves(runs, range(3, 9), os.path.join(args.figures, "lego_compare_curves.png"))
+
+
+if __name__ == "__main__":
+  main()
