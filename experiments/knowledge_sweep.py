@@ -47,7 +47,8 @@ def sweep(name: str, root: str, print_fn=print) -> dict:
 def capacity_points(name: str, summary: dict) -> list[dict]:
   """A point per run and precision ({params, bits, label}) for knowledge_plots.capacity."""
   return [dict(params=r["params"], bits=r[key]["bits"], label=f"{name} {precision}")
-          for key, precision in (("capacity", "float32"), ("capacity_int8", "int8"))
+          for key, precision in (("capacity", "float32"), ("capacity_int8", "int8"),
+                                 ("capacity_int4", "int4"))
           for r in summary.values() if key in r]
 
 

@@ -13,21 +13,29 @@ Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permu
 layers, heads, exposures (times each person's biography is seen in pretraining), qa_epochs,
 batch, lr, wd (pretraining weight decay), bios_per_window, seed, qa (False: pretraining and capacity
 only), probe;
-data=biod with K, C, D, L, T for bioD(N=people, K, C, D, L, T) (pretraining and capacity only).
-Pretraining steps follow from exposures.
+block (gpt2, llama: gated MLP + RMSNorm + no biases, llama_nogate: the same without the gate);
+experts (0: dense; >= 2: a mixture of experts), top_k (experts per token), capacity (capacity
+factor); int4_group (int4 quantisation's group size along the input axis, 0: one scale per channel);
+data=biod with K, C, D, L, T for bioD(N=people, K, C, D, L, T) (pretraining and capacity only), and
+its junk mixture: junk (share of each batch's rows holding junk biographies), junk_exposures (times
+each junk person is seen; 0: a new person every time), domain (a domain token before every useful
+biography). Pretraining steps follow from exposures (of the useful people).
 """
 import math
 
 import ml_collections
 
 from experiments.configs.common import parse_variant
+from experiments.quantize import INT4_GROUP_SIZE
 from experiments.train import train_fields
-from models.transformer import model_config
+from models.transformer import BLOCKS, model_config
 
 PRESETS = ("smoke", "mixed")
 KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
              exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0,
-             qa=True, probe=True, data="bios", K=4, C=2, D=16, L=2, T=32)
+             qa=True, probe=True, data="bios", K=4, C=2, D=16, L=2, T=32, block="gpt2",
+             experts=0, top_k=1, capacity=1.25, int4_group=INT4_GROUP_SIZE, junk=0.0,
+             junk_exposures=0, domain=False)
 SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
              batch=16)
 MIXED_QA_SHARE = 0.25
@@ -38,30 +46,38 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   defaults = {**KNOBS, **SMOKE} if "smoke" in presets else KNOBS
   presets, k = parse_variant(arg, PRESETS, defaults)  # knobs given override the smoke defaults
   mixed = "mixed" in presets
-  qa_rows = round(k["batch"] * MIXED_QA_SHARE) if mixed else 0
+  if k["data"] not in ("bios", "biod") or mixed and k["data"] == "biod":
+    raise ValueError(f"config variant: data={k['data']!r}; allowed: bios, biod (not with mixed)")
+  if k["block"] not in BLOCKS:
+    raise ValueError(f"config variant: block={k['block']!r}; allowed: {', '.join(BLOCKS)}")
+  if (k["junk"] or k["domain"]) and k["data"] != "biod":
+    raise ValueError("config variant: junk and domain need data=biod")
+  other_rows = round(k["batch"] * (MIXED_QA_SHARE if mixed else k["junk"]))  # QA or junk rows
   windows_per_round = math.ceil(k["people"] / k["bios_per_window"])
-  steps = math.ceil(k["exposures"] * windows_per_round / (k["batch"] - qa_rows))
+  steps = math.ceil(k["exposures"] * windows_per_round / max(1, k["batch"] - other_rows))
   config = ml_collections.ConfigDict(train_fields(
       seed=k["seed"], batch_size=k["batch"], num_steps=steps, learning_rate=k["lr"],
       warmup_steps=min(1000, steps // 10), final_lr_ratio=0.1, weight_decay=k["wd"], b2=0.98,
       log_every=max(1, steps // 20), eval_every=max(1, steps // 4), checkpoint_every=steps,
       eval_size=256))
-  if k["data"] not in ("bios", "biod") or mixed and k["data"] == "biod":
-    raise ValueError(f"config variant: data={k['data']!r}; allowed: bios, biod (not with mixed)")
   if k["data"] == "biod":
+    junk_bios = steps * other_rows * k["bios_per_window"]
     config.task = ml_collections.ConfigDict(dict(
         people=k["people"], attributes=k["K"], chunks=k["C"], pool=k["D"], length=k["L"],
-        values=k["T"], bios_per_window=k["bios_per_window"]))
+        values=k["T"], bios_per_window=k["bios_per_window"], junk_share=float(k["junk"]),
+        junk_people=math.ceil(junk_bios / k["junk_exposures"]) if k["junk_exposures"] else 0,
+        domain_token=k["domain"]))
   else:
     config.task = ml_collections.ConfigDict(dict(
         people=k["people"], multi=k["multi"], permute=k["permute"], fullname=k["fullname"],
         bios_per_window=k["bios_per_window"], mixed_qa_share=MIXED_QA_SHARE))
   config.model = model_config(
       d_model=64 * k["heads"], num_heads=k["heads"], num_layers=k["layers"], d_ff=256 * k["heads"],
-      pos_encoding="rotary")
+      pos_encoding="rotary", experts=k["experts"], experts_per_token=k["top_k"],
+      capacity_factor=float(k["capacity"]), **BLOCKS[k["block"]])
   qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
   config.knowledge = ml_collections.ConfigDict(dict(
-      data=k["data"], mixed=mixed, quantize=True, qa=k["qa"],
+      data=k["data"], mixed=mixed, quantize=True, int4_group_size=k["int4_group"], qa=k["qa"],
       probe_people=min(k["people"], 2000) * k["probe"],
       qa_eval_people=min(k["people"] // 2, 1000),
       finetune=dict(num_steps=qa_steps, learning_rate=k["lr"] / 3, warmup_steps=qa_steps // 10,
