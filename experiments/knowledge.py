@@ -256,10 +256,24 @@ def report(results: dict, workdir: str, print_fn=print) -> None:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=1)
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:  # what launch.sweep tabulates
+      f.write(json.dumps(sweep_record(results)) + "\n")
     if qa:
       knowledge_plots.qa_by_attribute(qa, os.path.join(workdir, "qa_accuracy.png"))
     if "probe" in results:
       knowledge_plots.probe_heatmap(results["probe"], os.path.join(workdir, "p_probe.png"))
+
+
+def sweep_record(results: dict) -> dict:
+  """The run's figures as one final-step metrics record, for launch.sweep's tables and its test
+  of a finished run (the stages' own logs sit in their sub-workdirs)."""
+  record = {"step": results["config"]["num_steps"]}
+  for key in ("capacity", "capacity_int8", "capacity_int4"):
+    if key in results:
+      record.update({f"eval/{key}/{name}": results[key][name]
+                     for name in ("bits_per_param", "bits", "p1", "p2")})
+  record.update({f"eval/qa/{name}": value for name, value in results.get("qa", {}).items()})
+  return record
 
 
 def main():

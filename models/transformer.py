@@ -2,8 +2,10 @@
 
 One `Transformer` serves every study: an encoder (bidirectional, LEGO) or a decoder (causal,
 arithmetic, knowledge); layers shared (ALBERT-style weight tying) or not; the output head sized for
-classes or for the vocabulary. Every parameter carries logical axis names (`embed`, `heads`, `mlp`,
-...) so the same model shards on any mesh by rules kept in the config.
+classes or for the vocabulary; GPT-2's block (LayerNorm, gelu MLP, biases) or LLaMA's (RMSNorm,
+gated MLP, no biases), with a dense MLP or a mixture of experts (models/mlp.py, models/moe.py).
+Every parameter carries logical axis names (`embed`, `heads`, `mlp`, `expert`, ...) so the same
+model shards on any mesh by rules kept in the config.
 
     logits = model(tokens)                                   # training: fast attention
     logits, probes = model(tokens, capture=True)             # probing: explicit weights

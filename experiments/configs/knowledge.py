@@ -91,6 +91,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
 
 BIOD_CAPACITY = "data=biod,K=8,C=4,D=64,L=1,T=64,qa=False,probe=False"
+BIOD_SIZES = ((1, 1), (2, 1), (4, 1))  # (layers, heads)
+JUNK = ("", ",junk=0.875,junk_exposures=4", ",junk=0.875", ",junk=0.875,junk_exposures=4,domain=True",
+        ",junk=0.875,domain=True")
 SWEEPS = {
     # Part 3.1: extraction needs knowledge augmentation (P_test QA, published ~10% vs ~97%).
     "extraction": [f"people=4000,exposures=200,layers=4,heads=4,batch=128{extra}" for extra in (
@@ -113,11 +116,35 @@ SWEEPS = {
                             for opt in ("lr=0.003", "lr=0.01", "lr=0.003,wd=0.01")],
     "capacity100_biod_fast": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},"
                               "lr=0.01" for l, h in ((1, 1), (2, 1), (4, 1))],
+    # The rest of Part 3.3 (issue 21), bioD at lr 1e-2, three sizes a curve. 1000 exposures: people
+    # sized so the data holds over twice what 2 bits/param would store. Every run reports float32,
+    # int8 and int4 (per group of 32) capacity: the quantisation curve is these runs.
+    "capacity1000_biod_sizes": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers={l},heads={h},"
+                                "lr=0.01" for l, h, n in ((1, 1, 1500), (2, 1, 3000), (4, 1, 5000))],
+    # Architecture at 100 exposures: GPT-2 vs LLaMA (gated MLP, RMSNorm, no biases) vs LLaMA
+    # without its gate (published: GPT-2 stores up to 1.3x more; the gate is what costs).
+    "arch100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01,"
+                     f"block={b}" for l, h in BIOD_SIZES for b in BLOCKS],
+    "arch100_biod_cpu": [f"{BIOD_CAPACITY},people=500,exposures=100,layers=1,heads=1,lr=0.01,"
+                         f"block={b}" for b in BLOCKS],
+    # Mixture of experts vs dense at 100 exposures, capacity per total parameter (published: ~1.3x
+    # lower for the mixture): 8 experts, top-1 and top-2.
+    "moe100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01{m}"
+                    for l, h in BIOD_SIZES for m in ("", ",experts=8,top_k=1", ",experts=8,top_k=2")],
+    # Junk data: 7/8 of the rows junk, the useful people seen 100 times; junk people seen 4 times
+    # or never twice, and the junk-free run; then a domain token on useful biographies (published:
+    # junk cuts capacity ~20x, the domain token restores most of it).
+    "junk100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01{j}"
+                     for l, h in BIOD_SIZES for j in JUNK],
 }
 
 
+SWEEPS["quantize1000_biod"] = SWEEPS["capacity1000_biod_sizes"]  # the same runs (and run names)
+
+
 def get_sweep(arg: str) -> list[str]:
-  """Variant strings of a named sweep (each runs as `knowledge.py:<variant>`)."""
+  """Variant strings of a named sweep (each runs as `knowledge.py:<variant>`, by
+  experiments.knowledge_sweep, launch.sweep or launch.slurm)."""
   if arg not in SWEEPS:
     raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(SWEEPS)}")
   return SWEEPS[arg]
