@@ -27,6 +27,14 @@ def test_capacity_points_give_float32_and_int8_per_run():
       ("c100 int8", 20, 8.0)]
 
 
+def test_capacity_points_label_the_series_a_sweep_compares():
+  summary = {f"people=9,layers={l},block={b}": {"params": l, "capacity": {"bits": 1.0}}
+             for l in (1, 2) for b in ("gpt2", "llama")}
+  assert sorted((p["label"], p["params"]) for p in knowledge_sweep.capacity_points("a", summary)) == [
+      ("a block=gpt2 float32", 1), ("a block=gpt2 float32", 2), ("a block=llama float32", 1),
+      ("a block=llama float32", 2)]
+
+
 def test_plot_combines_finished_sweeps(tmp_path):
   for name, bits in (("c100", [5.0, 9.0]), ("c1000", [12.0, 30.0])):
     (tmp_path / name).mkdir()
