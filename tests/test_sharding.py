@@ -118,8 +118,8 @@ def test_compile_only_prints_the_memory_estimate_for_a_larger_mesh(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
   assert result.returncode == 0, result.stderr
   lines = result.stdout.strip().splitlines()
-  assert lines[0] == ("compiled the train step for mesh data=2, fsdp=2, tensor=4 (16 cpu devices), "
-                      "batch 32")
+  assert lines[0] == ("compiled the train step for mesh data=2, fsdp=2, tensor=4, expert=1 (16 cpu "
+                      "devices), batch 32")
   assert lines[1].startswith("memory per device: arguments ") and "temporaries" in lines[1]
   assert not os.path.exists(tmp_path / "run")  # nothing trained, nothing written
 
