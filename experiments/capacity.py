@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from tasks.biography import KIND_GENDER, KIND_NAME, NUM_NAMES
+from tasks.biography import KIND_DOMAIN, KIND_GENDER, KIND_NAME, NUM_NAMES
 
 LN2 = np.log(2.0)
 
@@ -53,7 +53,7 @@ def person_losses(losses, person, kind, num_people: int):
   losses, person, kind = np.asarray(losses, float), np.asarray(person), np.asarray(kind)
   sums = lambda mask: np.bincount(person[mask], losses[mask], minlength=num_people)
   up_to_name = np.flip(np.maximum.accumulate(np.flip(kind == KIND_NAME, 1), axis=1), 1)
-  name = sums(up_to_name & (person >= 0))
+  name = sums(up_to_name & (person >= 0) & (kind != KIND_DOMAIN))  # a domain token is no one's
   value = sums((kind >= KIND_GENDER) & (person >= 0))  # gender word and attribute values
   gender = np.bincount(person[(kind == KIND_GENDER) & (person >= 0)], minlength=num_people) > 0
   return name, value, gender

@@ -4,7 +4,7 @@ Data: bioS (default) or bioD(N, K, C, D, L, T) (`knowledge.data`; bioD runs the 
 and the capacity meter only). Stages, each a run of the shared train loop in its own sub-workdir
 (each resumes on its own):
   pretrain   biographies (or, with knowledge.mixed, biographies mixed with P_train QA pairs);
-             then the capacity meter (float32 and int8 weights) and the P-probes;
+             then the capacity meter (float32, int8 and int4 weights) and the P-probes;
   finetune   QA pairs of P_train people, from the pretrained weights (skipped when mixed).
 Finally exact-match QA accuracy by greedy generation, per attribute, on P_train and P_test.
 Everything lands in <workdir>/results.json and a few plots.
@@ -27,12 +27,12 @@ from flax import nnx
 
 from experiments import capacity as capacity_lib
 from experiments import entry, knowledge_plots, probing_linear, train
-from experiments.quantize import quantize_int8
+from experiments.quantize import quantize_int4, quantize_int8
 from models.decoding import greedy_generate
 from models.transformer import num_params
 from tasks import rows as rows_lib
 from tasks.biod import BioDTask
-from tasks.biography import ATTRIBUTES, KIND_NAME, KIND_VALUE, BioSTask
+from tasks.biography import ATTRIBUTES, KIND_DOMAIN, KIND_NAME, KIND_VALUE, BioSTask
 from tasks.vocab import SEP
 
 STAGES = ("pretrain", "finetune")
@@ -121,6 +121,7 @@ class BioDStudy:
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
     is_name = batch["kind"] == KIND_NAME
     up_to_name = jnp.flip(jax.lax.cummax(jnp.flip(is_name, 1).astype(jnp.int32), axis=1), 1) > 0
+    up_to_name = up_to_name & (batch["kind"] != KIND_DOMAIN)  # as the meter (capacity.py) counts
     is_value = batch["kind"] >= KIND_VALUE
     return {"name": (losses * up_to_name).sum(), "value": (losses * is_value).sum(),
             "people": jnp.float32(len(logits))}
@@ -205,6 +206,8 @@ def run(config, workdir: str, print_fn=functools.partial(print, flush=True)) -> 
   results["capacity"] = measure(params, task, seed)
   if config.knowledge.quantize:
     results["capacity_int8"] = measure(quantize_int8(params), task, seed)
+    group = config.knowledge.int4_group_size or None  # 0: one scale per channel
+    results["capacity_int4"] = measure(quantize_int4(params, group), task, seed)
   biod = config.knowledge.data == "biod"  # no questions to ask, no probe targets
   if config.knowledge.probe_people and not biod:
     results["probe"] = probing_linear.p_probe(trainer.model(params), task, seed,
@@ -236,8 +239,10 @@ def report(results: dict, workdir: str, print_fn=print) -> None:
   print_fn(f"capacity: {cap['bits']:,.0f} bits of at most {cap['max_bits']:,.0f} "
            f"(p1 {cap['p1']:.2f} nats/name, p2 {cap['p2']:.2f} nats/person) over "
            f"{cap['params']:,} parameters = {cap['bits_per_param']:.4f} bits/param")
-  if "capacity_int8" in results:
-    print_fn(f"capacity int8: {results['capacity_int8']['bits_per_param']:.4f} bits/param")
+  for precision in ("int8", "int4"):
+    if f"capacity_{precision}" in results:
+      print_fn(f"capacity {precision}: {results[f'capacity_{precision}']['bits_per_param']:.4f} "
+               "bits/param")
   qa = results.get("qa", {})
   attributes = [k.split("/")[1] for k in qa if k.startswith("P_train/")]
   if qa:
@@ -251,10 +256,24 @@ def report(results: dict, workdir: str, print_fn=print) -> None:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=1)
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:  # what launch.sweep tabulates
+      f.write(json.dumps(sweep_record(results)) + "\n")
     if qa:
       knowledge_plots.qa_by_attribute(qa, os.path.join(workdir, "qa_accuracy.png"))
     if "probe" in results:
       knowledge_plots.probe_heatmap(results["probe"], os.path.join(workdir, "p_probe.png"))
+
+
+def sweep_record(results: dict) -> dict:
+  """The run's figures as one final-step metrics record, for launch.sweep's tables and its test
+  of a finished run (the stages' own logs sit in their sub-workdirs)."""
+  record = {"step": results["config"]["num_steps"]}
+  for key in ("capacity", "capacity_int8", "capacity_int4"):
+    if key in results:
+      record.update({f"eval/{key}/{name}": results[key][name]
+                     for name in ("bits_per_param", "bits", "p1", "p2")})
+  record.update({f"eval/qa/{name}": value for name, value in results.get("qa", {}).items()})
+  return record
 
 
 def main():

@@ -44,11 +44,22 @@ def sweep(name: str, root: str, print_fn=print) -> dict:
   return summary
 
 
+SIZE_KNOBS = ("layers", "heads", "people")  # what moves a run along a curve, not between curves
+
+
 def capacity_points(name: str, summary: dict) -> list[dict]:
-  """A point per run and precision ({params, bits, label}) for knowledge_plots.capacity."""
-  return [dict(params=r["params"], bits=r[key]["bits"], label=f"{name} {precision}")
-          for key, precision in (("capacity", "float32"), ("capacity_int8", "int8"))
-          for r in summary.values() if key in r]
+  """A point per run and precision ({params, bits, label}) for knowledge_plots.capacity; runs whose
+  variants differ in more than size (block=llama, experts=8, junk=...) are labelled apart."""
+  parts = {variant: set(variant.split(",")) for variant in summary}
+  shared = set.intersection(*parts.values()) if parts else set()
+  series = {variant: ",".join(sorted(p for p in parts[variant] - shared
+                                     if p.partition("=")[0] not in SIZE_KNOBS))
+            for variant in summary}
+  return [dict(params=r["params"], bits=r[key]["bits"],
+               label=" ".join(filter(None, (name, series[variant], precision))))
+          for key, precision in (("capacity", "float32"), ("capacity_int8", "int8"),
+                                 ("capacity_int4", "int4"))
+          for variant, r in summary.items() if key in r]
 
 
 def plot(path: str, *roots: str) -> None:

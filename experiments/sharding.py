@@ -1,12 +1,15 @@
 """Sharding as configuration: a device mesh and the rules that map logical axis names onto it.
 
-    config.mesh = {data: -1, fsdp: 1, tensor: 1}       # -1 takes the devices the others leave
-    config.sharding_rules = {batch: "data,fsdp", embed: "fsdp", mlp: "tensor", heads: "tensor", ...}
+    config.mesh = {data: -1, fsdp: 1, tensor: 1, expert: 1}   # -1 takes the devices the others leave
+    config.sharding_rules = {batch: "data,fsdp,expert", embed: "fsdp", mlp: "tensor",
+                             heads: "tensor", expert: "expert", ...}
 
 Parameters name their dimensions by logical axes (`embed`, `mlp`, `heads`, ...); a rule maps each name
 to mesh axes (comma-separated; "" keeps that dimension whole on every device). Optimizer state is
 placed like the parameter it mirrors, batches split their leading dimension over the `batch` rule.
 A dimension or batch the mesh does not divide is a one-line ValueError naming the field to change.
+The `expert` axis holds a mixture's experts (models/moe.py), and splits the batch like `data` (the
+layers without experts run data-parallel over it).
 """
 from __future__ import annotations
 
@@ -17,20 +20,20 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-MESH_AXES = ("data", "fsdp", "tensor")
+MESH_AXES = ("data", "fsdp", "tensor", "expert")
 
 # The vocabularies of these studies are tiny (tens of tokens), so `vocab` stays whole by default.
-RULES = dict(batch="data,fsdp", embed="fsdp", mlp="tensor", heads="tensor", head_dim="",
-             vocab="")
+RULES = dict(batch="data,fsdp,expert", embed="fsdp", mlp="tensor", heads="tensor", head_dim="",
+             vocab="", expert="expert")
 
 
 def mesh_fields() -> dict:
-  return dict(mesh=dict(data=-1, fsdp=1, tensor=1), sharding_rules=dict(RULES))
+  return dict(mesh=dict(data=-1, fsdp=1, tensor=1, expert=1), sharding_rules=dict(RULES))
 
 
 def mesh_shape(mesh_config, num_devices: int) -> tuple[int, ...]:
   """Axis sizes in MESH_AXES order, with the one -1 filled from `num_devices`."""
-  sizes = [int(mesh_config[a]) for a in MESH_AXES]
+  sizes = [int(mesh_config.get(a, 1)) for a in MESH_AXES]  # configs saved before `expert`: 1
   described = ", ".join(f"{a}={s}" for a, s in zip(MESH_AXES, sizes))
   if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
     raise ValueError(f"mesh: {described}; allowed: sizes >= 1 and at most one -1")
@@ -59,7 +62,7 @@ def simulate_devices(mesh_config) -> None:
 
   Must run before JAX starts its backends; a mesh with -1 keeps the local devices.
   """
-  sizes = [int(mesh_config[a]) for a in MESH_AXES]
+  sizes = [int(mesh_config.get(a, 1)) for a in MESH_AXES]
   if -1 not in sizes:
     jax.config.update("jax_platforms", "cpu")
     jax.config.update("jax_num_cpu_devices", math.prod(sizes))

@@ -147,10 +147,17 @@ def build_trainer(config, study: Study) -> Trainer:
   def apply(params, batch):
     return nnx.merge(graphdef, params)(batch["inputs"], **_model_kwargs(batch))
 
+  def loss_fn(params, batch):
+    """The study's loss, plus a mixture of experts' load-balancing loss (logged apart)."""
+    logits, _, balance = nnx.merge(graphdef, params).forward(batch["inputs"],
+                                                             **_model_kwargs(batch))
+    loss, metrics = study.loss(logits, batch)
+    if not model_config.experts:
+      return loss, metrics
+    return loss + model_config.moe_loss_weight * balance, {**metrics, "moe_balance_loss": balance}
+
   def train_step(state, batch):
-    def loss_fn(params):
-      return study.loss(apply(params, batch), batch)
-    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], batch)
     updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}

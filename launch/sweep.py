@@ -4,7 +4,8 @@
     python -m launch.sweep --config=experiments/configs/lego.py:smoke --workdir=/tmp/sweep --dry_run
 
 Each point of the sweep is a dict: "config" (optional) is the variant passed to `get_config`, every
-other key a dotted config field and its value (`{"config": "smoke", "model.num_layers": 2}`). A run is
+other key a dotted config field and its value (`{"config": "smoke", "model.num_layers": 2}`); a
+string is a variant alone (`"smoke,layers=2"` = `{"config": "smoke,layers=2"}`). A run is
 the study's own command line with those overrides and its own workdir under --workdir, so any run can
 be repeated (or resumed) by hand. Runs already finished are skipped; results go to results.csv,
 results.md and a plot of --metric across the sweep (launch/results.py).
@@ -68,7 +69,7 @@ def expand(config_arg: str, root: str, module: str | None = None) -> list[Run]:
     raise ValueError(f"--config: {config_file} defines no get_sweep")
   runs = []
   for i, point in enumerate(configs.get_sweep(arg or None)):
-    point = dict(point)
+    point = {"config": point} if isinstance(point, str) else dict(point)
     variant = point.pop("config", None)
     config = configs.get_config(variant)
     for key, value in point.items():

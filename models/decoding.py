@@ -136,5 +136,5 @@ def _forward(model, tokens, index, positions, cache):
     weights = jax.nn.softmax(jnp.where(visible, scores, NEG_INF), axis=-1)
     y = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(dtype), values)
     x = x + attention_lib.merge_heads(y, attn.out[...])
-    x = x + block.mlp(block.mlp_norm(x))
+    x = x + block.mlp(block.mlp_norm(x))[0]
   return model.logits(x), cache

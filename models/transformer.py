@@ -2,8 +2,10 @@
 
 One `Transformer` serves every study: an encoder (bidirectional, LEGO) or a decoder (causal,
 arithmetic, knowledge); layers shared (ALBERT-style weight tying) or not; the output head sized for
-classes or for the vocabulary. Every parameter carries logical axis names (`embed`, `heads`, `mlp`,
-...) so the same model shards on any mesh by rules kept in the config.
+classes or for the vocabulary; GPT-2's block (LayerNorm, gelu MLP, biases) or LLaMA's (RMSNorm,
+gated MLP, no biases), with a dense MLP or a mixture of experts (models/mlp.py, models/moe.py).
+Every parameter carries logical axis names (`embed`, `heads`, `mlp`, `expert`, ...) so the same
+model shards on any mesh by rules kept in the config.
 
     logits = model(tokens)                                   # training: fast attention
     logits, probes = model(tokens, capture=True)             # probing: explicit weights
@@ -17,9 +19,19 @@ import ml_collections
 from flax import nnx
 
 from models import attention as attention_lib
+from models import mlp as mlp_lib
 from models import positional as positional_lib
-from models.linear import dense, dense_transposed
+from models.linear import dense
+from models.moe import MoE
 from models.params import embed_std, kernel_std, param, zeros
+
+NORMS = ("layernorm", "rmsnorm")
+# Named blocks: the fields each sets (knowledge study's `block` knob, docs/results/knowledge.md).
+BLOCKS = {
+    "gpt2": dict(norm="layernorm", mlp="gelu", bias=True),
+    "llama": dict(norm="rmsnorm", mlp="gated", bias=False),         # LLaMA / Mistral
+    "llama_nogate": dict(norm="rmsnorm", mlp="silu", bias=False),   # the same, its MLP ungated
+}
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
@@ -40,6 +52,17 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       lego_heads=(1, 1),    # attention=lego: fixed (manipulation, association) heads per layer
       conv_kernel=3,        # attention=conv_qkv: taps of the depthwise convolution on q, k, v
       dtype="float32",      # activation dtype; parameters stay float32
+      # The block (BLOCKS names the usual sets): norm, MLP kind (models.mlp), biases in the norms,
+      # the MLPs and the head (attention has none).
+      norm="layernorm",
+      mlp="gelu",
+      bias=True,
+      # Mixture of experts (models.moe) in place of every MLP when experts >= 2: top-k routing
+      # with a capacity per expert, and a load-balancing loss added to the training loss.
+      experts=0,
+      experts_per_token=1,
+      capacity_factor=1.25,
+      moe_loss_weight=0.01,
       # Initial stds (models.params): kernels 1/sqrt(fan_in) when init_std is None, else init_std
       # (the old GPT-2 recipe: init_std=0.02, embed_std=0.02); embeddings 1/sqrt(d_model) when
       # embed_std is None; learned position tables pos_std. Measured in docs/results/lego.md.
@@ -54,7 +77,8 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
 def validate(config: ml_collections.ConfigDict) -> None:
   """One-line errors naming the field, before any array is built."""
   for name, allowed in (("pos_encoding", positional_lib.ENCODINGS),
-                        ("attention", attention_lib.VARIANTS)):
+                        ("attention", attention_lib.VARIANTS), ("norm", NORMS),
+                        ("mlp", mlp_lib.KINDS)):
     if config[name] not in allowed:
       raise ValueError(f"model.{name}: unknown {config[name]!r}; allowed: {', '.join(allowed)}")
   if config.d_model % config.num_heads:
@@ -73,33 +97,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      "cudnn")
   if config.dtype not in ("float32", "bfloat16"):
     raise ValueError(f"model.dtype: unknown {config.dtype!r}; allowed: float32, bfloat16")
+  if config.experts == 1 or config.experts < 0:
+    raise ValueError(f"model.experts: {config.experts}; allowed: 0 (a dense MLP) or >= 2")
+  if config.experts and not 1 <= config.experts_per_token <= config.experts:
+    raise ValueError(f"model.experts_per_token: {config.experts_per_token}; allowed: "
+                     f"1..model.experts={config.experts}")
+  if not config.capacity_factor > 0:
+    raise ValueError(f"model.capacity_factor: {config.capacity_factor}; allowed: > 0")
+  if not config.moe_loss_weight >= 0:
+    raise ValueError(f"model.moe_loss_weight: {config.moe_loss_weight}; allowed: >= 0")
 
 
-class LayerNorm(nnx.Module):
-  def __init__(self, dim: int, rngs: nnx.Rngs):
-    self.scale = param(rngs, (dim,), ("embed",), None)
-    self.bias = zeros((dim,), ("embed",))
+class Norm(nnx.Module):
+  """LayerNorm (centred, then scaled by the std) or RMSNorm (scaled by the root mean square)."""
 
-  def __call__(self, x):
-    x32 = x.astype(jnp.float32)
-    mean = x32.mean(-1, keepdims=True)
-    var = jnp.square(x32 - mean).mean(-1, keepdims=True)
-    y = (x32 - mean) * jax.lax.rsqrt(var + 1e-6) * self.scale[...] + self.bias[...]
-    return y.astype(x.dtype)
-
-
-class MLP(nnx.Module):
   def __init__(self, config, rngs: nnx.Rngs):
-    d, f = config.d_model, config.d_ff
-    self.wi = param(rngs, (d, f), ("embed", "mlp"), kernel_std(config, d))
-    self.bi = zeros((f,), ("mlp",))
-    # stored [d_model, d_ff], out by in: its gradient is computed faster that way (dense_transposed)
-    self.wo = param(rngs, (d, f), ("embed", "mlp"), kernel_std(config, f, residual_output=True))
-    self.bo = zeros((d,), ("embed",))
+    dim = config.d_model
+    self.centred = config.norm == "layernorm"
+    self.scale = param(rngs, (dim,), ("embed",), None)
+    self.bias = zeros((dim,), ("embed",)) if config.bias else None
 
   def __call__(self, x):
-    h = jax.nn.gelu(dense(x, self.wi[...].astype(x.dtype)) + self.bi[...].astype(x.dtype))
-    return dense_transposed(h, self.wo[...].astype(x.dtype)) + self.bo[...].astype(x.dtype)
+    y = x.astype(jnp.float32)
+    if self.centred:
+      y = y - y.mean(-1, keepdims=True)
+    y = y * jax.lax.rsqrt(jnp.square(y).mean(-1, keepdims=True) + 1e-6) * self.scale[...]
+    return (y if self.bias is None else y + self.bias[...]).astype(x.dtype)
 
 
 @jax.custom_vjp
@@ -130,18 +153,23 @@ def residual_add(x, y):
 
 
 class Block(nnx.Module):
-  """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
+  """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x)).
+
+  Returns the new residual stream, the attention weights (capture=True) and the MLP's auxiliary
+  loss (a mixture's load balancing; 0 for a dense MLP).
+  """
 
   def __init__(self, config, rngs: nnx.Rngs):
-    self.attn_norm = LayerNorm(config.d_model, rngs)
+    self.attn_norm = Norm(config, rngs)
     self.attn = attention_lib.make(config, rngs)
-    self.mlp_norm = LayerNorm(config.d_model, rngs)
-    self.mlp = MLP(config, rngs)
+    self.mlp_norm = Norm(config, rngs)
+    self.mlp = MoE(config, rngs) if config.experts else mlp_lib.MLP(config, rngs)
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
     y, weights = self.attn(self.attn_norm(x), positional, positions, key_mask, capture, tokens)
     x = residual_add(x, y)
-    return residual_add(x, self.mlp(self.mlp_norm(x))), weights
+    y, aux_loss = self.mlp(self.mlp_norm(x))
+    return residual_add(x, y), weights, aux_loss
 
 
 class Transformer(nnx.Module):
@@ -153,15 +181,21 @@ class Transformer(nnx.Module):
     self.positional = positional_lib.make(config, rngs)
     num_blocks = 1 if config.tied_layers else config.num_layers
     self.blocks = nnx.List([Block(config, rngs) for _ in range(num_blocks)])
-    self.final_norm = LayerNorm(d, rngs)
+    self.final_norm = Norm(config, rngs)
     self.head = param(rngs, (d, config.num_outputs), ("embed", "vocab"), kernel_std(config, d))
-    self.head_bias = zeros((config.num_outputs,), ("vocab",))
+    self.head_bias = zeros((config.num_outputs,), ("vocab",)) if config.bias else None
 
   def layer(self, i: int) -> Block:
     return self.blocks[0 if self.config.tied_layers else i]
 
   def __call__(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
     """Logits [batch, length, num_outputs]; with capture=True also a dict of named probes."""
+    logits, probes, _ = self.forward(tokens, positions=positions, key_mask=key_mask,
+                                     capture=capture)
+    return (logits, probes) if capture else logits
+
+  def forward(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
+    """(logits, probes or None, auxiliary loss summed over the layers: 0 without experts)."""
     dtype = jnp.dtype(self.config.dtype)
     if positions is None:
       positions = jnp.arange(tokens.shape[1])[None]
@@ -171,18 +205,20 @@ class Transformer(nnx.Module):
       x = x + added
     x = x.astype(dtype)
     probes = {"embed": x} if capture else None
+    aux_loss = jnp.zeros((), jnp.float32)
     for i in range(self.config.num_layers):
-      x, weights = self.layer(i)(x, self.positional, positions, key_mask, capture, tokens)
+      x, weights, layer_aux = self.layer(i)(x, self.positional, positions, key_mask, capture,
+                                            tokens)
+      aux_loss = aux_loss + layer_aux
       if capture:
         probes[f"layer_{i}/attention"] = weights
         probes[f"layer_{i}/residual"] = x
-    logits = self.logits(x)
-    return (logits, probes) if capture else logits
+    return self.logits(x), probes, aux_loss
 
   def logits(self, x):
-    """The final LayerNorm and the head: residual stream [batch, length, d] -> float32 logits."""
-    x = self.final_norm(x)
-    return dense(x, self.head[...].astype(x.dtype)).astype(jnp.float32) + self.head_bias[...]
+    """The final norm and the head: residual stream [batch, length, d] -> float32 logits."""
+    logits = dense(self.final_norm(x), self.head[...].astype(x.dtype)).astype(jnp.float32)
+    return logits if self.head_bias is None else logits + self.head_bias[...]
 
 
 def num_params(model: nnx.Module) -> int:

@@ -8,6 +8,15 @@ from that pool. A person's text is fixed (one per person, attributes in order):
 
 Batches and packing are those of bioS pretraining (`bio` split).
 
+Junk mixture (Part 3.3's junk data): `junk_share` of the rows of every training batch (of its
+tokens, as every bioD biography has the same length) hold junk biographies, the rest the N useful
+people seen in shuffled rounds as without junk. A junk biography is a bioD text of a person who is
+not one of the N (their names never coincide), with values from the same pools: `junk_people` of
+them cycled in shuffled rounds (each seen a handful of times), or with junk_people = 0 a new person
+every time (random rows never seen again). Junk text carries person -1: the capacity meter and the
+eval read the useful people only. `domain_token` starts every useful biography with `[USEFUL]`
+(its kind KIND_DOMAIN: no one's knowledge). Junk rows are a pure function of (seed, step) too.
+
     python -m tasks.biod --people 3 --attributes 2 --chunks 2 --pool 8 --length 2 --values 16
 """
 from __future__ import annotations
@@ -18,10 +27,14 @@ import functools
 import numpy as np
 
 from tasks import biography_pools as world
-from tasks.biography import (KIND_NAME, KIND_VALUE, NAME_LEN, NUM_NAMES, Corpus,
-                             PackedBiographies, join_pieces)
+from tasks import rows as rows_lib
+from tasks.biography import (KIND_DOMAIN, KIND_NAME, KIND_VALUE, NAME_LEN, NUM_NAMES, Corpus,
+                             PackedBiographies, join_pieces, round_permutation)
 from tasks.vocab import CLS, SEP, Vocab
 from tasks.cli import Parser, at_least, print_json_lines
+
+DOMAIN = "[USEFUL]"
+JUNK_PEOPLE, JUNK_ROUNDS = 11, 12  # rng streams of junk people and of their shuffled rounds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +46,9 @@ class BioDTask(PackedBiographies):
   length: int = 2         # L
   values: int = 32        # T
   bios_per_window: int = 4
+  junk_share: float = 0.0   # share of a training batch's rows that hold junk biographies
+  junk_people: int = 0      # distinct junk people (0: a new one for every junk biography)
+  domain_token: bool = False  # `[USEFUL]` before every useful biography
   multi = 1  # one fixed text per person
 
   def __post_init__(self):
@@ -44,17 +60,21 @@ class BioDTask(PackedBiographies):
     if self.length * np.log2(self.values) < np.log2(self.pool):
       raise ValueError(f"task.pool: {self.pool} distinct strings do not exist with "
                        f"length={self.length} over values={self.values}")
+    if not 0.0 <= self.junk_share < 1.0:
+      raise ValueError(f"task.junk_share: {self.junk_share}; allowed: [0, 1)")
+    if self.junk_people < 0:
+      raise ValueError(f"task.junk_people: {self.junk_people}; allowed: >= 0 (0: never repeated)")
 
   @functools.cached_property
   def vocab(self) -> Vocab:
     pools = world.pools()
     names = [t for key in ("first", "middle", "last") for value in pools[key] for t in value]
     return Vocab([CLS, SEP, ";", *names, *(f"a{k}" for k in range(self.attributes)),
-                  *(f"v{t}" for t in range(self.values))])
+                  *(f"v{t}" for t in range(self.values)), *[DOMAIN] * self.domain_token])
 
   @property
   def max_bio_len(self) -> int:
-    return NAME_LEN + self.attributes * (2 + self.chunks * self.length)
+    return self.domain_token + NAME_LEN + self.attributes * (2 + self.chunks * self.length)
 
   @property
   def window(self) -> int:
@@ -81,16 +101,48 @@ class BioDTask(PackedBiographies):
     return strings[rng.permutation(len(strings))[:self.pool]]
 
   def text(self, seed: int, p: int) -> tuple[list[str], list[int]]:
-    w, pools = self.world(seed), world.pools()
-    first, rest = divmod(int(w["names"][p]), world.NUM_MIDDLE * world.NUM_LAST)
+    """Tokens and kinds of useful person p's biography."""
+    w = self.world(seed)
+    tokens, kinds = self._text(w["names"][p], w["values"][p], w["pools"])
+    return ([DOMAIN] + tokens, [KIND_DOMAIN] + kinds) if self.domain_token else (tokens, kinds)
+
+  def _text(self, name: int, values: np.ndarray, pools: np.ndarray) -> tuple[list[str], list[int]]:
+    names = world.pools()
+    first, rest = divmod(int(name), world.NUM_MIDDLE * world.NUM_LAST)
     middle, last = divmod(rest, world.NUM_LAST)
-    tokens = [*pools["first"][first], *pools["middle"][middle], *pools["last"][last]]
+    tokens = [*names["first"][first], *names["middle"][middle], *names["last"][last]]
     kinds = [KIND_NAME] * len(tokens)
     for k in range(self.attributes):
-      chunk_tokens = [f"v{t}" for c in w["values"][p, k] for t in w["pools"][k, c]]
+      chunk_tokens = [f"v{t}" for c in values[k] for t in pools[k, c]]
       tokens += [f"a{k}", *chunk_tokens, ";"]
       kinds += [0] + [KIND_VALUE + k] * len(chunk_tokens) + [0]
     return tokens, kinds
+
+  @functools.lru_cache(maxsize=4)
+  def _useful_names(self, seed: int) -> frozenset:
+    return frozenset(self.world(seed)["names"].tolist())
+
+  @functools.lru_cache(maxsize=2**16)
+  def junk_text(self, seed: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and kinds of junk person j: a name none of the useful people has, fresh values."""
+    rng = np.random.default_rng([seed, JUNK_PEOPLE, j])
+    name = int(rng.integers(NUM_NAMES))
+    while name in self._useful_names(seed):
+      name = int(rng.integers(NUM_NAMES))
+    values = rng.integers(self.pool, size=(self.attributes, self.chunks))
+    tokens, kinds = self._text(name, values, self.world(seed)["pools"])
+    return self.vocab.encode(tokens), np.array(kinds, np.int32)
+
+  def junk_rows(self, seed: int, first: int, count: int) -> dict[str, np.ndarray]:
+    """`count` windows of the junk stream from window `first` on."""
+    slots = (first + np.arange(count))[:, None] * self.bios_per_window + np.arange(
+        self.bios_per_window)
+    if self.junk_people:
+      rounds, at = np.divmod(slots, self.junk_people)
+      slots = np.vectorize(lambda r, i: round_permutation(seed, JUNK_ROUNDS, int(r),
+                                                          self.junk_people)[i])(rounds, at)
+    return self.pack_texts([[(*self.junk_text(seed, int(j)), -1) for j in row] for row in slots],
+                           self.window)
 
   @functools.lru_cache(maxsize=4)
   def corpus(self, seed: int) -> Corpus:
@@ -106,7 +158,20 @@ class BioDTask(PackedBiographies):
             rows: slice | None = None) -> dict[str, np.ndarray]:
     if split != "bio":
       raise ValueError(f"split: unknown split {split!r}; allowed: bio")
-    return self._bio_rows(seed, step * batch_size, batch_size, rows)
+    junk = round(batch_size * self.junk_share)
+    if not junk:
+      return self._bio_rows(seed, step * batch_size, batch_size, rows)
+    if junk == batch_size:
+      raise ValueError(f"task.junk_share: {self.junk_share} leaves no useful row in a batch of "
+                       f"{batch_size}; allowed: <= {(batch_size - 1) / batch_size:.4f}")
+    useful = batch_size - junk
+    useful_rows = lambda part: self._bio_rows(seed, step * useful, useful, part)
+
+    def junk_rows(part):
+      start, stop = rows_lib.bounds(part, junk)
+      return self.junk_rows(seed, step * junk + start, stop - start)
+
+    return rows_lib.stack([useful_rows, junk_rows], [useful, junk], rows)
 
 
 def main(argv=None):

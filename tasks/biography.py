@@ -44,8 +44,9 @@ ATTRIBUTES = world.ATTRIBUTES
 NAME_LEN = 7  # first (2 pieces) + middle (2) + last (3)
 NUM_NAMES = world.NUM_FIRST * world.NUM_MIDDLE * world.NUM_LAST  # N0
 # Kinds of target tokens: other text, the person's name (first occurrence), the word that reveals
-# the gender (first pronoun), and the value tokens of attribute a (KIND_VALUE + a).
-KIND_OTHER, KIND_NAME, KIND_GENDER, KIND_VALUE = 0, 1, 2, 3
+# the gender (first pronoun), and the value tokens of attribute a (KIND_VALUE + a); KIND_DOMAIN, a
+# domain token shared by every biography of a data source (tasks/biod.py), is about no one.
+KIND_DOMAIN, KIND_OTHER, KIND_NAME, KIND_GENDER, KIND_VALUE = -1, 0, 1, 2, 3
 SPLITS = ("bio", "mixed", "qa_train", "qa_test")
 STREAMS = {"bio": 3, "train": 4, "test": 5}  # rng streams of the shuffled rounds
 
@@ -119,7 +120,7 @@ class PackedBiographies:
     rounds, slots = np.divmod(g, per_round)
     people = np.full((count, k), -1, np.int64)
     for r in np.unique(rounds):
-      perm = _round_permutation(seed, STREAMS["bio"], int(r), self.people)
+      perm = round_permutation(seed, STREAMS["bio"], int(r), self.people)
       padded = np.concatenate([perm, np.full(per_round * k - self.people, -1)])
       rows = rounds == r
       people[rows] = padded.reshape(per_round, k)[slots[rows]]
@@ -139,22 +140,35 @@ class PackedBiographies:
 
   def _pack(self, seed: int, people, bio, width: int) -> dict[str, np.ndarray]:
     """Rows `[CLS] bio [SEP] bio [SEP] ...` of people[r] (-1 = none), biography bio[r]."""
-    corpus, cls, sep = self.corpus(seed), self.vocab.id(CLS), self.vocab.id(SEP)
-    count = len(people)
-    seq = np.zeros((count, width + 1), np.int32)
-    person = np.full(seq.shape, -1, np.int32)
-    kind = np.zeros(seq.shape, np.int32)
-    seq[:, 0] = cls
-    for r in range(count):
-      at = 1
+    corpus = self.corpus(seed)
+    texts = []
+    for r in range(len(people)):
+      texts.append([])
       for p in people[r][people[r] >= 0]:
         n = corpus.lengths[p, bio[r]]
-        seq[r, at:at + n] = corpus.tokens[p, bio[r], :n]
-        kind[r, at:at + n] = corpus.kinds[p, bio[r], :n]
+        texts[-1].append((corpus.tokens[p, bio[r], :n], corpus.kinds[p, bio[r], :n], p))
+    return self.pack_texts(texts, width)
+
+  def pack_texts(self, rows, width: int) -> dict[str, np.ndarray]:
+    """Rows `[CLS] text [SEP] text [SEP] ...` of (token ids, kinds, person) texts, with the loss on
+    every text token and its [SEP]; person -1 marks a text of no one the meter counts (junk)."""
+    cls, sep = self.vocab.id(CLS), self.vocab.id(SEP)
+    seq = np.zeros((len(rows), width + 1), np.int32)
+    person = np.full(seq.shape, -1, np.int32)
+    kind = np.zeros(seq.shape, np.int32)
+    text = np.zeros(seq.shape, bool)
+    seq[:, 0] = cls
+    for r, texts in enumerate(rows):
+      at = 1
+      for tokens, kinds, p in texts:
+        n = len(tokens)
+        seq[r, at:at + n] = tokens
+        kind[r, at:at + n] = kinds
         seq[r, at + n] = sep
         person[r, at:at + n + 1] = p
+        text[r, at:at + n + 1] = True
         at += n + 1
-    return _shifted(seq, person, kind, weights=person[:, 1:] >= 0)
+    return _shifted(seq, person, kind, weights=text[:, 1:])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,7 +383,7 @@ class BioSTask(PackedBiographies):
     kind = np.zeros(seq.shape, np.int32)
     answer = np.zeros(seq.shape, bool)
     seq[:, 0] = self.vocab.id(CLS)
-    perms = {int(r): _round_permutation(seed, STREAMS[people], int(r), len(items))
+    perms = {int(r): round_permutation(seed, STREAMS[people], int(r), len(items))
              for r in np.unique(rounds)}
     for r in range(count):
       at = 1
@@ -406,7 +420,7 @@ class BioSTask(PackedBiographies):
 
 
 @functools.lru_cache(maxsize=64)
-def _round_permutation(seed: int, stream: int, r: int, n: int) -> np.ndarray:
+def round_permutation(seed: int, stream: int, r: int, n: int) -> np.ndarray:
   return np.random.default_rng([seed, stream, r]).permutation(n)
 
 

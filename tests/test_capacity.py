@@ -1,11 +1,13 @@
-"""The capacity meter against hand-computed cases, and int8 quantisation."""
+"""The capacity meter against hand-computed cases, and int8 / int4 quantisation."""
 import math
 
 import jax
 import numpy as np
+import pytest
 
-from experiments import capacity
-from experiments.quantize import quantize_int8
+from experiments import capacity, knowledge, train
+from experiments.configs.knowledge import get_config
+from experiments.quantize import quantize_int4, quantize_int8
 from tasks.biod import BioDTask
 from tasks.biography import KIND_NAME, NAME_LEN, NUM_NAMES, BioSTask, attribute_space_bits
 
@@ -77,3 +79,34 @@ def test_int8_quantisation_is_per_channel_and_close():
   assert (np.abs(steps) <= 127.001).all()
   assert (np.abs(np.asarray(q["w"]) - np.asarray(w)) <= scale / 2 + 1e-6).all()
   assert len(np.unique(steps[:, 0].round())) > 20
+
+
+@pytest.mark.parametrize("group_size", [None, 8, 24])
+def test_int4_rounds_each_weight_to_its_group_grid_within_half_a_step(group_size):
+  w = jax.random.normal(jax.random.key(1), (40, 6)) * np.linspace(0.01, 10, 6)
+  params = {"w": w, "b": jax.numpy.arange(6.0) / 3}
+  q = quantize_int4(params, group_size)
+  np.testing.assert_array_equal(q["b"], params["b"])
+  w, q = np.asarray(w), np.asarray(q["w"])
+  size = group_size or len(w)
+  for start in range(0, len(w), size):  # the last group of 24 is 16 rows
+    block, got = w[start:start + size], q[start:start + size]
+    scale = np.abs(block).max(0) / 7
+    steps = got / scale
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-4)  # on the group's 15-level grid
+    assert (np.abs(steps) <= 7.0001).all()
+    assert (np.abs(got - block) <= scale / 2 + 1e-6).all()
+    np.testing.assert_allclose(np.abs(steps).max(0), 7, rtol=1e-5)  # each group its own scale
+
+
+def test_capacity_meter_runs_on_an_int4_model():
+  """The meter reads an int4-quantised model: lower capacity than float32, unlike int8's."""
+  config = get_config("smoke,data=biod,people=20,K=2,C=1,D=4,L=1,T=8,exposures=2")
+  study = knowledge.make_study(config)
+  trainer = train.build_trainer(config, study)
+  params = trainer.init()["params"]
+  measure = knowledge.capacity_meter(trainer)
+  full = measure(params, study.task, 0)
+  int4 = measure(quantize_int4(params), study.task, 0)
+  assert int4["params"] == full["params"] and int4["max_bits"] == full["max_bits"]
+  assert int4["p1"] != full["p1"] and np.isfinite(int4["bits"])

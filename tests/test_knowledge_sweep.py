@@ -1,10 +1,18 @@
-"""The knowledge sweep's capacity points and its combined plot of several finished sweeps."""
+"""The knowledge sweep's capacity points and its combined plot of several finished sweeps; every
+named sweep runs under launch.sweep and launch.slurm too."""
+import dataclasses
 import json
+import os
 import re
 
 import pytest
 
-from experiments import knowledge_sweep
+from experiments import knowledge, knowledge_sweep
+from experiments.configs.knowledge import SWEEPS, get_config
+from launch import results as results_lib
+from launch import slurm, sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _summary(params, bits):
@@ -17,6 +25,14 @@ def test_capacity_points_give_float32_and_int8_per_run():
   assert sorted((p["label"], p["params"], p["bits"]) for p in points) == [
       ("c100 float32", 10, 5.0), ("c100 float32", 20, 9.0), ("c100 int8", 10, 4.0),
       ("c100 int8", 20, 8.0)]
+
+
+def test_capacity_points_label_the_series_a_sweep_compares():
+  summary = {f"people=9,layers={l},block={b}": {"params": l, "capacity": {"bits": 1.0}}
+             for l in (1, 2) for b in ("gpt2", "llama")}
+  assert sorted((p["label"], p["params"]) for p in knowledge_sweep.capacity_points("a", summary)) == [
+      ("a block=gpt2 float32", 1), ("a block=gpt2 float32", 2), ("a block=llama float32", 1),
+      ("a block=llama float32", 2)]
 
 
 def test_plot_combines_finished_sweeps(tmp_path):
@@ -33,3 +49,26 @@ def test_plot_of_an_unfinished_sweep_fails_in_one_line(tmp_path, capsys):
     knowledge_sweep.main(["plot", str(tmp_path / "x.png"), str(tmp_path)])
   assert exit.value.code == 2
   assert re.fullmatch(r"error: root: .* has no summary.json.*\n", capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name", list(SWEEPS))
+def test_every_named_sweep_expands_for_launch_sweep_and_slurm(tmp_path, name):
+  runs = sweep.expand(f"experiments/configs/knowledge.py:{name}", str(tmp_path))
+  assert [r.variant for r in runs] == SWEEPS[name] and len({r.name for r in runs}) == len(runs)
+  assert all(r.module == "experiments.knowledge" and not r.overrides for r in runs)
+  script = slurm.array_script(runs, list(range(len(runs))), slurm.Resources(), str(tmp_path),
+                              ROOT, "python")
+  assert script.count("srun python -m experiments.knowledge --config=experiments/configs/"
+                      f"knowledge.py:{SWEEPS[name][0]} ") == 1
+
+
+def test_a_finished_knowledge_run_is_finished_for_launch_sweep(tmp_path):
+  variant = "smoke,data=biod,people=20,K=2,C=1,D=4,L=1,T=8,exposures=2"
+  (run,) = [r for r in sweep.expand("experiments/configs/knowledge.py:arch100_biod_cpu",
+                                    str(tmp_path)) if r.variant.endswith("block=gpt2")]
+  run = dataclasses.replace(run, variant=variant, num_steps=get_config(variant).num_steps)
+  assert not run.finished()
+  results = knowledge.run(get_config(variant), run.workdir, print_fn=lambda *_: None)
+  assert run.finished()
+  final = results_lib.final_metrics(run.workdir)
+  assert final["eval/capacity_int4/bits_per_param"] == results["capacity_int4"]["bits_per_param"]

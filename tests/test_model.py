@@ -11,6 +11,7 @@ from flax import nnx
 from models import Transformer, model_config
 from models import attention as attn_lib
 from models import linear as linear_lib
+from models import mlp as mlp_lib
 from models import transformer as transformer_lib
 from models.transformer import num_params
 
@@ -230,9 +231,9 @@ def test_every_projection_through_dense_keeps_the_model_gradients(monkeypatch, a
   model, tokens = _model(num_layers=2, causal=attention == "vanilla", attention=attention), _tokens()
   grad, params = _loss_grad(model, tokens)
   dense_grads = grad(params)
-  for module in (transformer_lib, attn_lib):
+  for module in (transformer_lib, attn_lib, mlp_lib):
     monkeypatch.setattr(module, "dense", jnp.matmul)
-  monkeypatch.setattr(transformer_lib, "dense_transposed", _matmul_transposed)
+  monkeypatch.setattr(mlp_lib, "dense_transposed", _matmul_transposed)
   plain_grad, _ = _loss_grad(model, tokens)
   same = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   jax.tree.map(same, dense_grads, plain_grad(params))

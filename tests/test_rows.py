@@ -37,6 +37,8 @@ STUDIES = {
     "bios": lambda: knowledge.make_study(knowledge_configs.get_config("smoke")),
     "bios_mixed": lambda: knowledge.make_study(knowledge_configs.get_config("smoke,mixed")),
     "biod": _biod,
+    "biod_junk_domain": lambda: knowledge.make_study(knowledge_configs.get_config(
+        "smoke,data=biod,people=30,K=2,C=2,D=8,L=1,T=8,junk=0.75,junk_exposures=2,domain=True")),
 }
 
 

@@ -16,7 +16,10 @@ MESHES = {
     "data parallel": dict(data=8, fsdp=1, tensor=1),
     "fsdp": dict(data=1, fsdp=8, tensor=1),
     "tensor parallel (with data and fsdp)": dict(data=2, fsdp=2, tensor=2),
+    "experts, one device": dict(data=1, fsdp=1, tensor=1),
+    "expert parallel (with data)": dict(data=2, fsdp=1, tensor=1, expert=4),
 }
+EXPERTS = dict(experts=4, experts_per_token=2)  # the model of the runs named "expert..."
 
 
 def _child_env():
@@ -40,6 +43,8 @@ def _worker(workdir: str) -> None:
     config = get_config("smoke")
     config.update(dict(num_steps=6, log_every=1, eval_every=6, checkpoint_every=6))
     config.mesh.update(mesh)
+    if "expert" in name:
+      config.model.update(EXPERTS)
     out = os.path.join(workdir, name.replace(" ", "_"))
     result = train.train_and_evaluate(config, out, LegoStudy(config), print_fn=lambda *_: None)
     params = result["state"]["params"]
@@ -49,9 +54,9 @@ def _worker(workdir: str) -> None:
         params=jax.tree.map(np.asarray, params), metrics=result["metrics"],
         sharded=sum(any(v.sharding.spec) for v in jax.tree.leaves(params)), devices=len(
             jax.tree.leaves(params)[0].sharding.device_set))
-  ref = runs["one device"]
   report = {}
   for name, run in runs.items():
+    ref = runs["experts, one device" if "expert" in name else "one device"]
     diffs = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()), run["params"],
                                          ref["params"]))
     report[name] = dict(
@@ -71,11 +76,11 @@ def report(tmp_path_factory):
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("name", [n for n in MESHES if n != "one device"])
+@pytest.mark.parametrize("name", [n for n in MESHES if "one device" not in n])
 def test_mesh_trains_like_one_device(report, name):
   run = report[name]
   assert run["devices"] == 8, run
-  # data parallel replicates every parameter; fsdp and tensor parallelism split them
+  # data parallel replicates every parameter; fsdp, tensor and expert parallelism split them
   assert (run["sharded_params"] > 0) == (name != "data parallel"), run
   assert run["max_loss_diff"] < 1e-5, run
   assert run["max_param_diff"] < 1e-5, run
@@ -96,7 +101,8 @@ def _cli(workdir, *args):
      "error: batch_size: 20 is not divisible by the mesh's batch axes data=8; "
      "change it or config.mesh"),
     (["--config.mesh.fsdp=3"],
-     "error: mesh: data=-1, fsdp=3, tensor=1 does not fit 8 devices (3 does not divide 8)"),
+     "error: mesh: data=-1, fsdp=3, tensor=1, expert=1 does not fit 8 devices (3 does not divide "
+     "8)"),
 ])
 def test_mesh_that_does_not_divide_fails_in_one_line(tmp_path, args, expected):
   result = _cli(tmp_path, *args)
@@ -112,8 +118,8 @@ def test_compile_only_prints_the_memory_estimate_for_a_larger_mesh(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
   assert result.returncode == 0, result.stderr
   lines = result.stdout.strip().splitlines()
-  assert lines[0] == ("compiled the train step for mesh data=2, fsdp=2, tensor=4 (16 cpu devices), "
-                      "batch 32")
+  assert lines[0] == ("compiled the train step for mesh data=2, fsdp=2, tensor=4, expert=1 (16 cpu "
+                      "devices), batch 32")
   assert lines[1].startswith("memory per device: arguments ") and "temporaries" in lines[1]
   assert not os.path.exists(tmp_path / "run")  # nothing trained, nothing written
 

@@ -13,21 +13,29 @@ Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permu
 layers, heads, exposures (times each person's biography is seen in pretraining), qa_epochs,
 batch, lr, wd (pretraining weight decay), bios_per_window, seed, qa (False: pretraining and capacity
 only), probe;
-data=biod with K, C, D, L, T for bioD(N=people, K, C, D, L, T) (pretraining and capacity only).
-Pretraining steps follow from exposures.
+block (gpt2, llama: gated MLP + RMSNorm + no biases, llama_nogate: the same without the gate);
+experts (0: dense; >= 2: a mixture of experts), top_k (experts per token), capacity (capacity
+factor); int4_group (int4 quantisation's group size along the input axis, 0: one scale per channel);
+data=biod with K, C, D, L, T for bioD(N=people, K, C, D, L, T) (pretraining and capacity only), and
+its junk mixture: junk (share of each batch's rows holding junk biographies), junk_exposures (times
+each junk person is seen; 0: a new person every time), domain (a domain token before every useful
+biography). Pretraining steps follow from exposures (of the useful people).
 """
 import math
 
 import ml_collections
 
 from experiments.configs.common import parse_variant
+from experiments.quantize import INT4_GROUP_SIZE
 from experiments.train import train_fields
-from models.transformer import model_config
+from models.transformer import BLOCKS, model_config
 
 PRESETS = ("smoke", "mixed")
 KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
              exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0,
-             qa=True, probe=True, data="bios", K=4, C=2, D=16, L=2, T=32)
+             qa=True, probe=True, data="bios", K=4, C=2, D=16, L=2, T=32, block="gpt2",
+             experts=0, top_k=1, capacity=1.25, int4_group=INT4_GROUP_SIZE, junk=0.0,
+             junk_exposures=0, domain=False)
 SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
              batch=16)
 MIXED_QA_SHARE = 0.25
@@ -38,30 +46,38 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   defaults = {**KNOBS, **SMOKE} if "smoke" in presets else KNOBS
   presets, k = parse_variant(arg, PRESETS, defaults)  # knobs given override the smoke defaults
   mixed = "mixed" in presets
-  qa_rows = round(k["batch"] * MIXED_QA_SHARE) if mixed else 0
+  if k["data"] not in ("bios", "biod") or mixed and k["data"] == "biod":
+    raise ValueError(f"config variant: data={k['data']!r}; allowed: bios, biod (not with mixed)")
+  if k["block"] not in BLOCKS:
+    raise ValueError(f"config variant: block={k['block']!r}; allowed: {', '.join(BLOCKS)}")
+  if (k["junk"] or k["domain"]) and k["data"] != "biod":
+    raise ValueError("config variant: junk and domain need data=biod")
+  other_rows = round(k["batch"] * (MIXED_QA_SHARE if mixed else k["junk"]))  # QA or junk rows
   windows_per_round = math.ceil(k["people"] / k["bios_per_window"])
-  steps = math.ceil(k["exposures"] * windows_per_round / (k["batch"] - qa_rows))
+  steps = math.ceil(k["exposures"] * windows_per_round / max(1, k["batch"] - other_rows))
   config = ml_collections.ConfigDict(train_fields(
       seed=k["seed"], batch_size=k["batch"], num_steps=steps, learning_rate=k["lr"],
       warmup_steps=min(1000, steps // 10), final_lr_ratio=0.1, weight_decay=k["wd"], b2=0.98,
       log_every=max(1, steps // 20), eval_every=max(1, steps // 4), checkpoint_every=steps,
       eval_size=256))
-  if k["data"] not in ("bios", "biod") or mixed and k["data"] == "biod":
-    raise ValueError(f"config variant: data={k['data']!r}; allowed: bios, biod (not with mixed)")
   if k["data"] == "biod":
+    junk_bios = steps * other_rows * k["bios_per_window"]
     config.task = ml_collections.ConfigDict(dict(
         people=k["people"], attributes=k["K"], chunks=k["C"], pool=k["D"], length=k["L"],
-        values=k["T"], bios_per_window=k["bios_per_window"]))
+        values=k["T"], bios_per_window=k["bios_per_window"], junk_share=float(k["junk"]),
+        junk_people=math.ceil(junk_bios / k["junk_exposures"]) if k["junk_exposures"] else 0,
+        domain_token=k["domain"]))
   else:
     config.task = ml_collections.ConfigDict(dict(
         people=k["people"], multi=k["multi"], permute=k["permute"], fullname=k["fullname"],
         bios_per_window=k["bios_per_window"], mixed_qa_share=MIXED_QA_SHARE))
   config.model = model_config(
       d_model=64 * k["heads"], num_heads=k["heads"], num_layers=k["layers"], d_ff=256 * k["heads"],
-      pos_encoding="rotary")
+      pos_encoding="rotary", experts=k["experts"], experts_per_token=k["top_k"],
+      capacity_factor=float(k["capacity"]), **BLOCKS[k["block"]])
   qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
   config.knowledge = ml_collections.ConfigDict(dict(
-      data=k["data"], mixed=mixed, quantize=True, qa=k["qa"],
+      data=k["data"], mixed=mixed, quantize=True, int4_group_size=k["int4_group"], qa=k["qa"],
       probe_people=min(k["people"], 2000) * k["probe"],
       qa_eval_people=min(k["people"] // 2, 1000),
       finetune=dict(num_steps=qa_steps, learning_rate=k["lr"] / 3, warmup_steps=qa_steps // 10,
@@ -75,6 +91,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
 
 BIOD_CAPACITY = "data=biod,K=8,C=4,D=64,L=1,T=64,qa=False,probe=False"
+BIOD_SIZES = ((1, 1), (2, 1), (4, 1))  # (layers, heads)
+JUNK = ("", ",junk=0.875,junk_exposures=4", ",junk=0.875", ",junk=0.875,junk_exposures=4,domain=True",
+        ",junk=0.875,domain=True")
 SWEEPS = {
     # Part 3.1: extraction needs knowledge augmentation (P_test QA, published ~10% vs ~97%).
     "extraction": [f"people=4000,exposures=200,layers=4,heads=4,batch=128{extra}" for extra in (
@@ -97,11 +116,35 @@ SWEEPS = {
                             for opt in ("lr=0.003", "lr=0.01", "lr=0.003,wd=0.01")],
     "capacity100_biod_fast": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},"
                               "lr=0.01" for l, h in ((1, 1), (2, 1), (4, 1))],
+    # The rest of Part 3.3 (issue 21), bioD at lr 1e-2, three sizes a curve. 1000 exposures: people
+    # sized so the data holds over twice what 2 bits/param would store. Every run reports float32,
+    # int8 and int4 (per group of 32) capacity: the quantisation curve is these runs.
+    "capacity1000_biod_sizes": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers={l},heads={h},"
+                                "lr=0.01" for l, h, n in ((1, 1, 1500), (2, 1, 3000), (4, 1, 5000))],
+    # Architecture at 100 exposures: GPT-2 vs LLaMA (gated MLP, RMSNorm, no biases) vs LLaMA
+    # without its gate (published: GPT-2 stores up to 1.3x more; the gate is what costs).
+    "arch100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01,"
+                     f"block={b}" for l, h in BIOD_SIZES for b in BLOCKS],
+    "arch100_biod_cpu": [f"{BIOD_CAPACITY},people=500,exposures=100,layers=1,heads=1,lr=0.01,"
+                         f"block={b}" for b in BLOCKS],
+    # Mixture of experts vs dense at 100 exposures, capacity per total parameter (published: ~1.3x
+    # lower for the mixture): 8 experts, top-1 and top-2.
+    "moe100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01{m}"
+                    for l, h in BIOD_SIZES for m in ("", ",experts=8,top_k=1", ",experts=8,top_k=2")],
+    # Junk data: 7/8 of the rows junk, the useful people seen 100 times; junk people seen 4 times
+    # or never twice, and the junk-free run; then a domain token on useful biographies (published:
+    # junk cuts capacity ~20x, the domain token restores most of it).
+    "junk100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01{j}"
+                     for l, h in BIOD_SIZES for j in JUNK],
 }
 
 
+SWEEPS["quantize1000_biod"] = SWEEPS["capacity1000_biod_sizes"]  # the same runs (and run names)
+
+
 def get_sweep(arg: str) -> list[str]:
-  """Variant strings of a named sweep (each runs as `knowledge.py:<variant>`)."""
+  """Variant strings of a named sweep (each runs as `knowledge.py:<variant>`, by
+  experiments.knowledge_sweep, launch.sweep or launch.slurm)."""
   if arg not in SWEEPS:
     raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(SWEEPS)}")
   return SWEEPS[arg]
