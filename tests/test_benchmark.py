@@ -65,7 +65,8 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
   table = capsys.readouterr().out
   assert "float32 matmul ceiling" in table and "greedy decoding" in table
   assert result["matmul_ceiling"]["gflops"] > 0
-  assert [r["model"] for r in result["train"]] == ["lego_encoder", "decoder"]
+  assert [r["model"] for r in result["train"]] == [
+      "lego_default", "arithmetic_default", "knowledge_default", "lego_encoder", "decoder"]
   for row in result["train"] + result["attention"]:
     assert row["tokens_per_s"] > 0 and row["spread"] >= 0 and len(row["times_s"]) == 3
     assert row["flops"] <= row["xla_flops"]  # XLA adds the elementwise work to the matmuls
