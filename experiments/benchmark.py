@@ -398,9 +398,10 @@ def run(args) -> dict:
   result = {"machine": machine(), "args": vars(args), "matmul_ceiling": ceiling}
   result["train"] = train_section(args, ceiling, skip_torch)
   result["torch_skipped"] = skip_torch
-  result["attention"] = attention_section(args, ceiling)
-  result["generators"] = generator_section(args, ceiling["gflops"])
-  result["decoding"] = decoding_section(args)
+  if not args.train_only:
+    result["attention"] = attention_section(args, ceiling)
+    result["generators"] = generator_section(args, ceiling["gflops"])
+    result["decoding"] = decoding_section(args)
   return result
 
 
@@ -426,6 +427,8 @@ def table(result: dict) -> str:
                  + f"  {r['ceiling_gflops']:15.1f}")
   if result["torch_skipped"]:
     lines.append(f"PyTorch comparison skipped: {result['torch_skipped']}")
+  if "attention" not in result:  # --train-only
+    return "\n".join(lines)
   lines += ["", "attention   d_model   T   median ms  spread  matmul GFLOP  XLA GFLOP  ceiling"
                 "  %ceil"]
   for r in result["attention"]:
@@ -468,6 +471,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="time PyTorch eager only, not also under torch.compile")
   parser.add_argument("--torch-threads", type=at_least(0), default=0,
                       help="PyTorch intra-op threads; 0: its default (one per core)")
+  parser.add_argument("--train-only", action="store_true",
+                      help="the ceiling and the train-step rows only (no attention, generators, decoding)")
   parser.add_argument("--tiny", action="store_true", help="tiny sizes and few repeats: a check, not a measurement")
   parser.add_argument("--out", help="write the JSON result here")
   if parser.parse_known_args(argv)[0].tiny:
