@@ -184,6 +184,10 @@ def make_step(model_fields: dict, train_fields: dict, seed: int = 0, compiled: b
   torch.manual_seed(seed)
   model = Transformer(model_fields)
   optimizer, scheduler = make_optimizer(model, train_fields)
+  if compiled:
+    # dynamo caches compiled code per Python function, across models: a benchmark's ninth model
+    # would pass its recompile limit and silently run eager
+    torch._dynamo.reset()
   loss_fn = torch.compile(loss) if compiled else loss
 
   def step(batch):
