@@ -1,14 +1,16 @@
 """Benchmarks on this machine, in one run: the float32 matmul ceiling through XLA; train-step
-throughput of the LEGO encoder and a causal decoder against the same model written plainly in
-PyTorch; the attention variants; the task generators; greedy decoding.
+throughput of each study's default run (as its entry point trains it) and of the LEGO encoder and a
+causal decoder at d_model 128-512, each against the same model written plainly in PyTorch (eager
+and under torch.compile, fused AdamW; the ratio is against the faster); the attention variants; the
+task generators; greedy decoding.
 
     python -m experiments.benchmark --out=benchmark.json   # full sizes (minutes)
     python -m experiments.benchmark --tiny                  # checks that it all runs (compiles dominate)
 
 Every timing excludes warm-up (compilation, and steps that still grow the heap) and reports the
 median over repeats with its spread ((max - min) / median). Train steps are the project's own:
-`train.build_trainer`'s jitted, donated step, compiled once ahead of time; ours and PyTorch's take
-turns step by step, so a drift in the machine's speed moves both and their ratio holds; each row's
+`train.build_trainer`'s jitted, donated call of `steps_per_call` steps, compiled once ahead of time,
+timed per call and reported per step; ours and PyTorch's take turns call by call, so a drift in the machine's speed moves both and their ratio holds; each row's
 % of the ceiling is against the ceiling's matmul timed just before it. FLOPs are matmul FLOPs
 counted analytically (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the
 elementwise work, is recorded beside them.
@@ -36,6 +38,7 @@ from experiments.configs import knowledge as knowledge_configs
 from experiments.configs import lego as lego_configs
 from experiments.configs import programs as programs_configs
 from experiments.knowledge import KnowledgeStudy
+from experiments.knowledge import make_study as knowledge_study
 from experiments.lego import LegoStudy
 from experiments.programs import ProgramsStudy
 from models import model_config
@@ -215,11 +218,24 @@ def lego_setup(d_model: int, length: int, args, attention: str = "vanilla"):
 
 # -- train steps -----------------------------------------------------------------------------------
 
+def default_setups(args) -> list[tuple[str, ml_collections.ConfigDict, object]]:
+  """(name, config, study) of each study's default run, as its entry point trains it (the knowledge
+  study's: its pretraining stage); --task-config picks another variant (e.g. smoke)."""
+  variant = args.task_config or None
+  lego, arithmetic = lego_configs.get_config(variant), arithmetic_configs.get_config(variant)
+  knowledge = knowledge_configs.get_config(variant)
+  return [("lego_default", lego, LegoStudy(lego)),
+          ("arithmetic_default", arithmetic, ArithmeticStudy(arithmetic)),
+          ("knowledge_default", knowledge, knowledge_study(knowledge))]
+
+
 def compiled_step(config, study):
-  """(trainer, the ahead-of-time compiled train step, a fresh state, batches already placed)."""
+  """(trainer, the ahead-of-time compiled call of `config.steps_per_call` steps, a fresh state,
+  stacked batches already placed)."""
   trainer = train.build_trainer(config, study)
-  batches = [trainer.batch("train", i, config.batch_size) for i in range(4)]
-  compiled = trainer.train_step.lower(trainer.abstract_state, batches[0]).compile()
+  count = config.steps_per_call
+  batches = [trainer.batches("train", i * count, count, config.batch_size) for i in range(4)]
+  compiled = trainer.train_steps.lower(trainer.abstract_state, batches[0]).compile()
   return trainer, compiled, trainer.init(), batches
 
 
@@ -230,7 +246,8 @@ def measure_step(config, study, args, ceiling: float) -> dict:
 
 
 def step_runner(config, study):
-  """(run(i): one train step on batch i, blocking; figures(times, ceiling): measure_step's row)."""
+  """(run(i): one compiled call (config.steps_per_call train steps) on batches i, blocking;
+  figures(times of calls, ceiling): measure_step's row, per step)."""
   trainer, compiled, state, batches = compiled_step(config, study)
   holder = [state]
 
@@ -239,15 +256,17 @@ def step_runner(config, study):
     jax.block_until_ready((holder[0], metrics))
 
   model = train.resolved_model_config(config, study)
-  length = batches[0]["inputs"].shape[1]
-  analysis = compiled.cost_analysis()
+  length = batches[0]["inputs"].shape[2]
+  one_step = {k: v[0] for k, v in batches[0].items()}
+  analysis = trainer.train_step.lower(trainer.abstract_state, one_step).cost_analysis()
   analysis = analysis[0] if isinstance(analysis, list) else analysis
 
   def figures(times: list[float], ceiling: float) -> dict:
-    return {**_step_rates(times, model, config.batch_size, length, ceiling),
+    per_step = [t / config.steps_per_call for t in times]
+    return {**_step_rates(per_step, model, config.batch_size, length, ceiling),
             "batch": config.batch_size, "length": length, "d_model": model.d_model,
             "heads": model.num_heads, "layers": model.num_layers, "attention": model.attention,
-            "xla_flops": float(analysis.get("flops", 0.0))}
+            "steps_per_call": config.steps_per_call, "xla_flops": float(analysis.get("flops", 0.0))}
 
   return run, figures
 
@@ -261,21 +280,28 @@ def _step_rates(times: list[float], model, batch: int, length: int, ceiling: flo
           "gflops": gflops, "pct_ceiling": 100 * gflops / ceiling}
 
 
-def torch_runner(config, study, args):
-  """(run(i): the same model, loss and optimizer's step in eager PyTorch on batch i; figures(times,
-  ceiling))."""
+def torch_runner(config, study, args, compiled: bool):
+  """(run(i): the same model, loss and optimizer in PyTorch, config.steps_per_call steps as our
+  call runs, on batches i; figures(times, ceiling)). `compiled`: through torch.compile."""
   from benchmarks import torch_reference  # optional: only with the `bench` extra
   model = train.resolved_model_config(config, study)
   torch_reference.set_threads(args.torch_threads)
-  step = torch_reference.make_step(model.to_dict(), config.to_dict(), seed=config.seed)
-  batches = [study.batch("train", i, config.batch_size) for i in range(4)]
+  step = torch_reference.make_step(model.to_dict(), config.to_dict(), seed=config.seed,
+                                   compiled=compiled)
+  count = config.steps_per_call
+  batches = [study.batch("train", i, config.batch_size) for i in range(4 * count)]
   length = batches[0]["inputs"].shape[1]
 
-  def figures(times: list[float], ceiling: float) -> dict:
-    return {**_step_rates(times, model, config.batch_size, length, ceiling),
-            "threads": torch_reference.threads()}
+  def run(i):
+    for j in range(count):
+      step(batches[(i * count + j) % len(batches)])
 
-  return lambda i: step(batches[i % len(batches)]), figures
+  def figures(times: list[float], ceiling: float) -> dict:
+    per_step = [t / count for t in times]
+    return {**_step_rates(per_step, model, config.batch_size, length, ceiling),
+            "threads": torch_reference.threads(), "compiled": compiled}
+
+  return run, figures
 
 
 def torch_missing() -> str | None:
@@ -287,21 +313,26 @@ def torch_missing() -> str | None:
 
 
 def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
+  """Each study's default run, then the LEGO encoder and a decoder at each of --d-models; ours
+  against PyTorch eager and (with --torch-compile) compiled, steps taking turns."""
+  setups = [(name, *setup(d_model, length, args))
+            for d_model, length in zip(args.d_models, args.seq_lens)
+            for name, setup in (("lego_encoder", lego_setup), ("decoder", decoder_setup))]
   rows = []
-  for d_model, length in zip(args.d_models, args.seq_lens):
-    for name, setup in (("lego_encoder", lego_setup), ("decoder", decoder_setup)):
-      config, study = setup(d_model, length, args)
-      ours, figures = step_runner(config, study)
-      runners = [(ours, figures)]
-      if not skip_torch:  # interleaved with ours, step for step
-        runners.append(torch_runner(config, study, args))
-      times, local_ceiling = time_with_ceiling([run for run, _ in runners], ceiling, args)
-      row = {"model": name, **figures(times[0], local_ceiling), "ceiling_gflops": local_ceiling}
-      if not skip_torch:
-        _, torch_figures = runners[1]
-        row["torch"] = torch_figures(times[1], local_ceiling)
-        row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"]["tokens_per_s"]
-      rows.append(row)
+  for name, config, study in default_setups(args) + setups:
+    ours, figures = step_runner(config, study)
+    runners = [(ours, figures)]
+    if not skip_torch:  # interleaved with ours, call for call
+      runners += [torch_runner(config, study, args, compiled)
+                  for compiled in (False, True)[:1 + args.torch_compile]]
+    times, local_ceiling = time_with_ceiling([run for run, _ in runners], ceiling, args)
+    row = {"model": name, **figures(times[0], local_ceiling), "ceiling_gflops": local_ceiling}
+    if not skip_torch:
+      row["torch"] = [torch_figures(t, local_ceiling)
+                      for t, (_, torch_figures) in zip(times[1:], runners[1:])]
+      best = max(r["tokens_per_s"] for r in row["torch"])
+      row["ratio_vs_torch"] = row["tokens_per_s"] / best
+    rows.append(row)
   return rows
 
 
@@ -367,9 +398,10 @@ def run(args) -> dict:
   result = {"machine": machine(), "args": vars(args), "matmul_ceiling": ceiling}
   result["train"] = train_section(args, ceiling, skip_torch)
   result["torch_skipped"] = skip_torch
-  result["attention"] = attention_section(args, ceiling)
-  result["generators"] = generator_section(args, ceiling["gflops"])
-  result["decoding"] = decoding_section(args)
+  if not args.train_only:
+    result["attention"] = attention_section(args, ceiling)
+    result["generators"] = generator_section(args, ceiling["gflops"])
+    result["decoding"] = decoding_section(args)
   return result
 
 
@@ -383,17 +415,20 @@ def table(result: dict) -> str:
   c = result["matmul_ceiling"]
   lines = [f"float32 matmul ceiling (XLA): {c['gflops']:.1f} GFLOP/s  ("
            + ", ".join(f"n={n}: {s['gflops']:.1f}" for n, s in c["by_size"].items()) + ")", "",
-           "train step        d_model   T  batch   median ms  spread  tokens/s  GFLOP/s  ceiling"
-           "  %ceil  torch tokens/s  ours/torch"]
+           "train step          layers d_model   T  batch  k  ms/step  spread  tokens/s  GFLOP/s"
+           "  %ceil  torch tokens/s (eager, compiled)  ours/best torch  ceiling GFLOP/s"]
   for r in result["train"]:
-    torch_part = (f"  {r['torch']['tokens_per_s']:14.0f}  {r['ratio_vs_torch']:10.2f}"
-                  if "torch" in r else "")
-    lines.append(f"{r['model']:<16}  {r['d_model']:7d} {r['length']:3d}  {r['batch']:5d}"
-                 f"  {1e3 * r['median_s']:10.2f}  {r['spread']:6.2f}  {r['tokens_per_s']:8.0f}"
-                 f"  {r['gflops']:7.1f}  {r['ceiling_gflops']:7.1f}  {r['pct_ceiling']:5.1f}"
-                 + torch_part)
+    torch_part = ("  " + ", ".join(f"{t['tokens_per_s']:.0f}" for t in r["torch"]).rjust(32)
+                  + f"  {r['ratio_vs_torch']:15.2f}" if "torch" in r else "")
+    lines.append(f"{r['model']:<18}  {r['layers']:6d} {r['d_model']:7d} {r['length']:3d}"
+                 f"  {r['batch']:5d} {r['steps_per_call']:2d}"
+                 f"  {1e3 * r['median_s']:7.2f}  {r['spread']:6.2f}  {r['tokens_per_s']:8.0f}"
+                 f"  {r['gflops']:7.1f}  {r['pct_ceiling']:5.1f}" + torch_part
+                 + f"  {r['ceiling_gflops']:15.1f}")
   if result["torch_skipped"]:
     lines.append(f"PyTorch comparison skipped: {result['torch_skipped']}")
+  if "attention" not in result:  # --train-only
+    return "\n".join(lines)
   lines += ["", "attention   d_model   T   median ms  spread  matmul GFLOP  XLA GFLOP  ceiling"
                 "  %ceil"]
   for r in result["attention"]:
@@ -414,7 +449,7 @@ def table(result: dict) -> str:
 
 
 TINY = dict(d_models=[32], seq_lens=[16], layers=2, batch=4, repeats=3, warmup=1,
-            matmul_sizes=[128], task_config="smoke", torch_threads=1)
+            matmul_sizes=[128], task_config="smoke", torch_threads=1, torch_compile=False)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -432,8 +467,12 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--task-config", default="",
                       help="config variant of each study for generators and decoding (e.g. smoke)")
   parser.add_argument("--no-torch", dest="torch", action="store_false")
+  parser.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
+                      help="time PyTorch eager only, not also under torch.compile")
   parser.add_argument("--torch-threads", type=at_least(0), default=0,
                       help="PyTorch intra-op threads; 0: its default (one per core)")
+  parser.add_argument("--train-only", action="store_true",
+                      help="the ceiling and the train-step rows only (no attention, generators, decoding)")
   parser.add_argument("--tiny", action="store_true", help="tiny sizes and few repeats: a check, not a measurement")
   parser.add_argument("--out", help="write the JSON result here")
   if parser.parse_known_args(argv)[0].tiny:

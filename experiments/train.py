@@ -1,9 +1,12 @@
 """`train_and_evaluate(config, workdir, study)`: the one training loop every study shares.
 
 Shapes first (`nnx.eval_shape`), then a jitted init; the hot step is a pure function of
-(train state, batch), jitted once with the state donated. The model is split into a static graph and
-a parameter pytree once; it is merged back inside the jitted functions only. Batches are a pure
-function of (seed, split, step), so a resumed run sees exactly the batches it would have seen.
+(train state, batch), jitted once with the state donated. Each compiled call runs
+`config.steps_per_call` steps: a scan over that many stacked batches, bit-identical to single
+steps, with fewer Python dispatches per step; no call crosses a log, eval or checkpoint step. The
+model is split into a static graph and a parameter pytree once; it is merged back inside the jitted
+functions only. Batches are a pure function of (seed, split, step), so a resumed run sees exactly
+the batches it would have seen.
 
 Sharding is configuration (`config.mesh`, `config.sharding_rules`, see experiments/sharding.py): the
 init materialises the state already placed, the step is jitted with those placements in and out, and
@@ -62,7 +65,7 @@ class Study(Protocol):
 TRAIN_FIELDS = dict(
     seed=0, batch_size=128, num_steps=1000, learning_rate=1e-3, warmup_steps=100,
     final_lr_ratio=0.0, weight_decay=0.01, b1=0.9, b2=0.98, grad_clip=1.0,
-    log_every=50, eval_every=250, checkpoint_every=500, eval_size=1024)
+    log_every=50, eval_every=250, checkpoint_every=500, eval_size=1024, steps_per_call=1)
 
 
 def train_fields(**overrides) -> dict[str, Any]:
@@ -70,7 +73,8 @@ def train_fields(**overrides) -> dict[str, Any]:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  for name in ("batch_size", "num_steps", "log_every", "eval_every", "checkpoint_every", "eval_size"):
+  for name in ("batch_size", "num_steps", "log_every", "eval_every", "checkpoint_every", "eval_size",
+               "steps_per_call"):
     if config[name] < 1:
       raise ValueError(f"{name}: {config[name]}; allowed: >= 1")
   if config.eval_size % config.batch_size and config.eval_size > config.batch_size:
@@ -116,10 +120,12 @@ class Trainer:
   study: Study
   init: Callable[[], dict]
   train_step: Callable[[dict, Batch], tuple[dict, dict]]
+  train_steps: Callable[[dict, Batch], tuple[dict, dict]]  # stacked batches [n, B, ...]: n steps
   eval_step: Callable[[dict, Batch], dict]
   abstract_state: dict  # ShapeDtypeStructs carrying their shardings
   mesh: jax.sharding.Mesh
   batch_sharding: jax.sharding.NamedSharding
+  stacked_sharding: jax.sharding.NamedSharding  # of train_steps' batches
 
   def model(self, params) -> Transformer:
     """A concrete model for evaluation or probing (outside the hot path)."""
@@ -130,6 +136,15 @@ class Trainer:
     rows = sharding_lib.process_rows(self.batch_sharding, batch_size)
     return sharding_lib.global_batch(self.study.batch(split, step, batch_size, rows),
                                      self.batch_sharding, batch_size)
+
+  def batches(self, split: str, first: int, count: int, batch_size: int) -> dict[str, jax.Array]:
+    """Batches first..first+count-1 stacked [count, batch, ...], for `train_steps`."""
+    rows = sharding_lib.process_rows(self.batch_sharding, batch_size)
+    local = [self.study.batch(split, step, batch_size, rows) for step in range(first, first + count)]
+    stacked = {k: np.stack([b[k] for b in local]) for k in local[0]}
+    return {k: jax.make_array_from_process_local_data(self.stacked_sharding, v,
+                                                      (count, batch_size, *v.shape[2:]))
+            for k, v in stacked.items()}
 
 
 def build_trainer(config, study: Study) -> Trainer:
@@ -163,6 +178,10 @@ def build_trainer(config, study: Study) -> Trainer:
     metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
 
+  def train_steps(state, batches):
+    """One step per batch of the stack, in order; metrics stacked per step."""
+    return jax.lax.scan(train_step, state, batches)
+
   def eval_step(state, batch):
     return study.eval_sums(apply(state["params"], batch), batch)
 
@@ -178,17 +197,21 @@ def build_trainer(config, study: Study) -> Trainer:
   sharding_lib.check_batch("batch_size", config.batch_size, batch_sharding)
   sharding_lib.check_batch("eval batch (min(eval_size, batch_size))",
                            min(config.eval_size, config.batch_size), batch_sharding)
+  stacked_sharding = jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(None, *batch_sharding.spec))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   return Trainer(
       graphdef=graphdef, optimizer=optimizer, study=study,
       init=jax.jit(init, out_shardings=state_sharding),
       train_step=jax.jit(train_step, in_shardings=(state_sharding, batch_sharding),
                          out_shardings=(state_sharding, replicated), donate_argnums=0),
+      train_steps=jax.jit(train_steps, in_shardings=(state_sharding, stacked_sharding),
+                          out_shardings=(state_sharding, replicated), donate_argnums=0),
       eval_step=jax.jit(eval_step, in_shardings=(state_sharding, batch_sharding),
                         out_shardings=replicated),
       abstract_state=jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                                   abstract_state, state_sharding),
-      mesh=mesh, batch_sharding=batch_sharding)
+      mesh=mesh, batch_sharding=batch_sharding, stacked_sharding=stacked_sharding)
 
 
 def _model_kwargs(batch: Batch) -> dict:
@@ -263,17 +286,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
     metrics = evaluate(trainer, state, evals)
     if not resumed:  # a finished run's log already holds its last evaluation
       writer.write(start, {f"eval/{k}": v for k, v in metrics.items()}, train_seconds=elapsed)
-  pending, window_start, window_steps = writer.window(start), time.perf_counter(), 0
+  # per-step train metrics of the steps not yet logged, in chunks of one call's steps
+  window = writer.window(start)
+  pending = [_stacked(window)] if window else []
+  window_start, window_steps = time.perf_counter(), 0
   end = config.num_steps if stop_at is None else min(stop_at, config.num_steps)
   preempt, preempted, done = preemption.Preemption(), False, start
   try:
     try:
-      for step in range(start, end):
-        state, step_metrics = trainer.train_step(state,
-                                                 trainer.batch("train", step, config.batch_size))
-        pending.append(step_metrics)
-        window_steps += 1
-        done = step + 1
+      for first, count in call_schedule(config, start, end):
+        state, call_metrics = trainer.train_steps(
+            state, trainer.batches("train", first, count, config.batch_size))
+        pending.append(call_metrics)
+        window_steps += count
+        done = first + count
         if done % config.log_every == 0 or done == config.num_steps:
           train = _mean_metrics(pending)
           pending = []
@@ -293,10 +319,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
           writer.write(done, {f"train/{k}": v for k, v in train.items()} | {"steps_per_sec": rate},
                        train_seconds=elapsed)
           print_fn(f"{line} | {rate:.1f} steps/s | {elapsed:.0f}s")
-        preempted = preempt.reached(done)
+        # every step asks: several processes agree on a stop step, which a call may pass
+        preempted = any([preempt.reached(s) for s in range(first + 1, done + 1)])
         force = done == end or preempted
         if force or checkpoints.due(done):
-          writer.flush(done, pending)  # the logs reach the disk before the checkpoint commits
+          # the logs reach the disk before the checkpoint commits
+          writer.flush(done, _per_step(pending))
           checkpoints.save(done, state, force=force)
         if preempted:
           print_fn(f"preempted: saved a checkpoint at step {done}; rerun to resume")
@@ -365,9 +393,35 @@ def compile_only(config: ml_collections.ConfigDict, study: Study,
   return sizes
 
 
-def _mean_metrics(metrics: list[dict]) -> dict[str, float]:
-  stacked = jax.device_get(metrics)
-  return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
+def call_schedule(config, start: int, end: int):
+  """(first step, step count) of each compiled call from `start` to `end`: `steps_per_call` steps,
+  fewer where a log, eval or checkpoint step or the end comes first, so none falls inside a call."""
+  step = start
+  while step < end:
+    boundary = min(step + every - step % every
+                   for every in (config.log_every, config.eval_every, config.checkpoint_every))
+    count = min(config.steps_per_call, boundary - step, end - step)
+    yield step, count
+    step += count
+
+
+def _concatenated(chunks: list[dict]) -> dict[str, np.ndarray]:
+  """Per-step metrics, fetched from chunks of stacked [steps] arrays (one chunk per call)."""
+  chunks = jax.device_get(chunks)
+  return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def _mean_metrics(chunks: list[dict]) -> dict[str, float]:
+  return {k: float(np.mean(v)) for k, v in _concatenated(chunks).items()}
+
+
+def _per_step(chunks: list[dict]) -> list[dict]:
+  metrics = _concatenated(chunks) if chunks else {}
+  return [dict(zip(metrics, values)) for values in zip(*metrics.values())]
+
+
+def _stacked(steps: list[dict]) -> dict[str, np.ndarray]:
+  return {k: np.array([m[k] for m in steps], np.float32) for k in steps[0]}
 
 
 def _elapsed_at(workdir: str, step: int) -> float:

@@ -4,6 +4,7 @@ import json
 import sys
 
 import jax
+import numpy as np
 import pytest
 
 from experiments import benchmark, train
@@ -64,7 +65,8 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
   table = capsys.readouterr().out
   assert "float32 matmul ceiling" in table and "greedy decoding" in table
   assert result["matmul_ceiling"]["gflops"] > 0
-  assert [r["model"] for r in result["train"]] == ["lego_encoder", "decoder"]
+  assert [r["model"] for r in result["train"]] == [
+      "lego_default", "arithmetic_default", "knowledge_default", "lego_encoder", "decoder"]
   for row in result["train"] + result["attention"]:
     assert row["tokens_per_s"] > 0 and row["spread"] >= 0 and len(row["times_s"]) == 3
     assert row["flops"] <= row["xla_flops"]  # XLA adds the elementwise work to the matmuls
@@ -105,3 +107,25 @@ def test_each_row_is_set_against_a_ceiling_timed_just_before_its_steps(monkeypat
   times, gflops = benchmark.time_with_ceiling(steps, {"size": 64}, args)
   assert [len(t) for t in times] == [3, 3] and gflops == 3.0  # from the 3 timed matmuls
   assert calls == [("matmul", 64)] * 4 + [(name, i) for i in range(4) for name in ("ours", "torch")]
+
+
+@pytest.mark.parametrize("setup,attention,pos_encoding", [
+    ("lego", "vanilla", "learned"), ("lego", "lego", "learned"), ("decoder", "vanilla", "rotary")])
+def test_torch_reference_computes_our_loss_on_our_weights(setup, attention, pos_encoding):
+  torch = pytest.importorskip("torch")
+  from benchmarks import torch_reference
+  args = benchmark.parse_args(["--tiny", "--layers=2", "--batch=4"])
+  setups = {"lego": benchmark.lego_setup, "decoder": benchmark.decoder_setup}
+  config, study = setups[setup](32, 16, args)
+  config.model.update(dict(attention=attention, pos_encoding=pos_encoding))
+  trainer = train.build_trainer(config, study)
+  params = trainer.init()["params"]
+  batch = study.batch("train", 0, config.batch_size)
+  logits = trainer.model(params)(batch["inputs"])
+  model = torch_reference.Transformer(train.resolved_model_config(config, study).to_dict())
+  torch_reference.load_params(model, jax.device_get(params))
+  inputs, targets, weights = torch_reference.tensors(batch)
+  with torch.no_grad():
+    np.testing.assert_allclose(model(inputs).numpy(), logits, rtol=1e-4, atol=1e-5)
+    theirs = torch_reference.loss(model, inputs, targets, weights)
+  assert float(theirs) == pytest.approx(float(study.loss(logits, batch)[0]), rel=1e-5)

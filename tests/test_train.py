@@ -84,6 +84,7 @@ def _cli(*args, workdir):
     (["--config.task.train_positions=13"], "task.train_positions: 13 is out of range"),
     (["--config.task.num_vars=27"], "task.num_vars: 27 is out of range"),
     (["--config.task.group=q8"], "task.group: unknown group 'q8'"),
+    (["--config.steps_per_call=0"], "steps_per_call: 0; allowed: >= 1"),
 ])
 def test_bad_input_fails_in_one_line(tmp_path, args, expected):
   result = _cli(*args, workdir=tmp_path)
@@ -146,3 +147,36 @@ def test_curriculum_pads_short_chains_then_hands_over_to_the_task():
     np.testing.assert_array_equal(done[key], expected[key])
   np.testing.assert_array_equal(study.batch("train", 7, 64)["inputs"],
                                 study.batch("train", 7, 64)["inputs"])
+
+
+def test_steps_per_call_equal_single_steps():
+  config = _smoke()
+  trainer = train.build_trainer(config, LegoStudy(config))
+  single, single_metrics = trainer.init(), []
+  for step in range(4):
+    single, metrics = trainer.train_step(single, trainer.batch("train", step, config.batch_size))
+    single_metrics.append(metrics)
+  scanned, scanned_metrics = trainer.train_steps(trainer.init(),
+                                                 trainer.batches("train", 0, 4, config.batch_size))
+  jax.tree.map(np.testing.assert_array_equal, single, scanned)
+  for key, values in scanned_metrics.items():
+    np.testing.assert_array_equal([m[key] for m in single_metrics], values)
+
+
+def test_steps_per_call_log_and_resume_like_single_steps(tmp_path):
+  # 3 steps per call: calls shorten to end on each log (every 5), eval and checkpoint step; the
+  # stop at 7 splits a call, and the resume starts mid-way between two records.
+  config = _smoke(num_steps=20, checkpoint_every=5, eval_every=10, log_every=5)
+  straight = train.train_and_evaluate(config, str(tmp_path / "a"), LegoStudy(config),
+                                      print_fn=quiet)
+  config.steps_per_call = 3
+  assert list(train.call_schedule(config, 0, 12)) == [(0, 3), (3, 2), (5, 3), (8, 2), (10, 2)]
+  train.train_and_evaluate(config, str(tmp_path / "b"), LegoStudy(config), print_fn=quiet,
+                           stop_at=7)
+  resumed = train.train_and_evaluate(config, str(tmp_path / "b"), LegoStudy(config), print_fn=quiet)
+  jax.tree.map(np.testing.assert_array_equal, straight["state"], resumed["state"])
+  assert straight["metrics"] == resumed["metrics"]
+  wall_clock = ("time", "train_seconds", "steps_per_sec")
+  log = lambda d: [{k: v for k, v in r.items() if k not in wall_clock}
+                   for r in read_jsonl(d / "metrics.jsonl")]
+  assert log(tmp_path / "a") == log(tmp_path / "b")
