@@ -14,25 +14,25 @@ import os
 import sys
 
 import matplotlib.pyplot as plt
-import numpy as np
+import ml_collections
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from experiments.lego_attention import markdown_table, plot_positions  # noqa: E402
+from experiments.lego_attention import markdown_table, plot_positions, variant  # noqa: E402
 from experiments.metric_writer import read_jsonl  # noqa: E402
 
 TARGET = 0.95
 
 
 def load(workdir: str) -> dict:
-  """A run's model name (variant as lego_attention names it), seed and per-step position accuracy."""
+  """A run's model (as lego_attention names it), seed and per-step position accuracy."""
   with open(os.path.join(workdir, "config.json")) as f:
     config = json.load(f)
-  model = "tied" if config["model"]["tied_layers"] else config["model"]["attention"]
   positions = config["task"]["num_vars"]
   curve = {r["step"]: [r[f"eval/accuracy/position_{i}"] for i in range(1, positions + 1)]
            for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
            if "eval/accuracy/position_1" in r}
-  return {"workdir": workdir, "variant": model, "seed": config["seed"], "curve": curve}
+  return {"workdir": workdir, "variant": variant(ml_collections.ConfigDict(config)),
+          "seed": config["seed"], "curve": curve}
 
 
 def first_step_at_target(run: dict, trained: int) -> int | None:
