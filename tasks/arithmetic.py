@@ -33,6 +33,7 @@ import numpy as np
 from tasks import rows as rows_lib
 from tasks.vocab import Vocab
 from tasks.cli import Parser, at_least, print_json_lines
+from tasks.fields import check_count_range
 
 BOS, EOS, SPACE, SCRATCH_END = "[BOS]", "[EOS]", "_", "|"
 DIGITS = tuple("0123456789")
@@ -77,11 +78,7 @@ class ArithmeticTask:
   def __post_init__(self):
     if self.op not in OPS:
       raise ValueError(f"task.op: unknown {self.op!r}; allowed: {', '.join(OPS)}")
-    if self.min_digits < 1:
-      raise ValueError(f"task.min_digits: {self.min_digits}; allowed: >= 1")
-    if self.max_digits < self.min_digits:
-      raise ValueError(f"task.max_digits: {self.max_digits}; allowed: >= min_digits="
-                       f"{self.min_digits}")
+    check_count_range("min_digits", self.min_digits, "max_digits", self.max_digits)
     flags = parse_format(self.format)
     if "scratchpad" in flags and self.op != "add":
       raise ValueError(f"task.format: 'scratchpad' is defined for op 'add' only, not {self.op!r}")

@@ -55,6 +55,7 @@ import numpy as np
 
 from tasks import rows as rows_lib
 from tasks.cli import Parser, at_least, print_json_lines
+from tasks.fields import check_count_range
 from tasks.vocab import SEP, Vocab
 
 BOS, EOS = "[BOS]", "[EOS]"
@@ -86,11 +87,8 @@ class ProgramsTask:
   def __post_init__(self):
     if not 1 <= self.num_vars <= len(VARS):
       raise ValueError(f"task.num_vars: {self.num_vars} is out of range; allowed: 1..{len(VARS)}")
-    if self.min_statements < 1:
-      raise ValueError(f"task.min_statements: {self.min_statements}; allowed: >= 1")
-    if self.max_statements < self.min_statements:
-      raise ValueError(f"task.max_statements: {self.max_statements}; allowed: >= min_statements="
-                       f"{self.min_statements}")
+    check_count_range("min_statements", self.min_statements, "max_statements",
+                      self.max_statements)
     if not 0 <= self.max_depth <= len(LOOP_VARS):
       raise ValueError(f"task.max_depth: {self.max_depth} is out of range; allowed: "
                        f"0..{len(LOOP_VARS)}")

@@ -1,7 +1,6 @@
 """The arithmetic study: answer-only loss, positions per encoding, decoding, the smoke run."""
 import json
 
-import jax
 import numpy as np
 import pytest
 
@@ -9,6 +8,7 @@ from experiments import train
 from experiments.arithmetic import ArithmeticStudy, load_run
 from experiments.configs.arithmetic import get_config
 from models.decoding import greedy_generate
+from tests.study_checks import assert_loss_touches_only_weighted_tokens
 
 quiet = lambda *_: None
 
@@ -20,13 +20,7 @@ def _study(variant="", **task):
 
 
 def test_loss_touches_only_the_answer():
-  _, study = _study()
-  batch = study.batch("train", 0, 8)
-  vocab = study.model_fields()["num_outputs"]
-  logits = jax.random.normal(jax.random.key(0), batch["inputs"].shape + (vocab,))
-  grad = jax.grad(lambda l: study.loss(l, batch)[0])(logits)
-  touched = np.abs(np.asarray(grad)).sum(-1) > 0
-  np.testing.assert_array_equal(touched, batch["weights"] > 0)
+  assert_loss_touches_only_weighted_tokens(_study()[1])
 
 
 def test_positions_follow_the_encoding():

@@ -15,19 +15,14 @@ from experiments.metric_writer import read_jsonl
 from experiments.programs import ProgramsStudy
 from launch import sweep
 from models.transformer import num_params
+from tests.study_checks import assert_loss_touches_only_weighted_tokens
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 quiet = lambda *_: None
 
 
 def test_loss_touches_only_the_answer():
-  study = ProgramsStudy(get_config("smoke"))
-  batch = study.batch("train", 0, 8)
-  vocab = study.model_fields()["num_outputs"]
-  logits = jax.random.normal(jax.random.key(0), batch["inputs"].shape + (vocab,))
-  grad = jax.grad(lambda l: study.loss(l, batch)[0])(logits)
-  touched = np.abs(np.asarray(grad)).sum(-1) > 0
-  np.testing.assert_array_equal(touched, batch["weights"] > 0)
+  assert_loss_touches_only_weighted_tokens(ProgramsStudy(get_config("smoke")))
 
 
 def test_buckets_count_exact_answers():

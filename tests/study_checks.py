@@ -1,0 +1,13 @@
+"""Checks every study's tests share."""
+import jax
+import numpy as np
+
+
+def assert_loss_touches_only_weighted_tokens(study):
+  """The loss's gradient reaches exactly the tokens whose weight is nonzero (e.g. the answer)."""
+  batch = study.batch("train", 0, 8)
+  vocab = study.model_fields()["num_outputs"]
+  logits = jax.random.normal(jax.random.key(0), batch["inputs"].shape + (vocab,))
+  grad = jax.grad(lambda l: study.loss(l, batch)[0])(logits)
+  touched = np.abs(np.asarray(grad)).sum(-1) > 0
+  np.testing.assert_array_equal(touched, batch["weights"] > 0)
