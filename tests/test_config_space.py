@@ -31,12 +31,18 @@ def model_axes():
       pos_encoding=st.sampled_from(["learned", "sinusoidal", "rotary", "none", "alibi", "xpos"]),
       tied_layers=st.booleans(),
       num_layers=st.sampled_from([0, 1, 2]),
-      dtype=st.sampled_from(["float32", "bfloat16", "float16"])))
+      dtype=st.sampled_from(["float32", "bfloat16", "float16"]),
+      norm=st.sampled_from(["layernorm", "rmsnorm", "batchnorm"]),
+      mlp=st.sampled_from(["gelu", "gated", "silu", "relu"]),
+      bias=st.booleans(),
+      experts=st.sampled_from([0, 0, 1, 2]),
+      experts_per_token=st.sampled_from([1, 2, 3])))
 
 
 # Valid configurations always tried, so that CI trains some whatever hypothesis draws.
 VALID_MODEL = dict(attention="lego", num_heads=2, d_model=8, lego_heads=(1, 1), conv_kernel=3,
-                   pos_encoding="rotary", tied_layers=True, num_layers=2, dtype="bfloat16")
+                   pos_encoding="rotary", tied_layers=True, num_layers=2, dtype="bfloat16",
+                   norm="rmsnorm", mlp="gated", bias=False, experts=2, experts_per_token=2)
 VALID_RUN = dict(batch_size=4, eval_size=8, mesh=dict(data=-1, fsdp=1, tensor=1))
 
 
@@ -63,6 +69,14 @@ def model_errors(m) -> list[str]:
     errors.append("model.num_layers")
   if m["dtype"] not in ("float32", "bfloat16"):
     errors.append("model.dtype")
+  if m["norm"] not in ("layernorm", "rmsnorm"):
+    errors.append("model.norm")
+  if m["mlp"] not in ("gelu", "gated", "silu"):
+    errors.append("model.mlp")
+  if m["experts"] == 1:
+    errors.append("model.experts")
+  elif m["experts"] and m["experts_per_token"] > m["experts"]:
+    errors.append("model.experts_per_token")
   if m["attention"] == "lego" and (min(m["lego_heads"]) < 0 or sum(m["lego_heads"]) > m["num_heads"]):
     errors.append("model.lego_heads")
   if m["attention"] == "conv_qkv" and m["conv_kernel"] < 1:
@@ -126,7 +140,8 @@ def test_lego_config_space(tmp_path_factory, model, run, num_vars, train_positio
 
 
 @SETTINGS
-@example(model={**VALID_MODEL, "attention": "conv_qkv", "pos_encoding": "alibi"}, run=VALID_RUN,
+@example(model={**VALID_MODEL, "attention": "conv_qkv", "pos_encoding": "alibi", "mlp": "silu",
+                "experts": 0}, run=VALID_RUN,
          op="mul", fmt="reverse")
 @given(model=model_axes(), run=train_axes(), op=st.sampled_from(["add", "sub", "mul", "div"]),
        fmt=st.sampled_from(["plain", "reverse", "pad,reverse", "index_hints", "backwards"]))

@@ -92,6 +92,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
 BIOD_CAPACITY = "data=biod,K=8,C=4,D=64,L=1,T=64,qa=False,probe=False"
 BIOD_SIZES = ((1, 1), (2, 1), (4, 1))  # (layers, heads)
+CPU_CUT = f"{BIOD_CAPACITY},people=500,exposures=100,layers=1,heads=1,lr=0.01"  # minutes a run
 JUNK = ("", ",junk=0.875,junk_exposures=4", ",junk=0.875", ",junk=0.875,junk_exposures=4,domain=True",
         ",junk=0.875,domain=True")
 SWEEPS = {
@@ -125,8 +126,10 @@ SWEEPS = {
     # without its gate (published: GPT-2 stores up to 1.3x more; the gate is what costs).
     "arch100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01,"
                      f"block={b}" for l, h in BIOD_SIZES for b in BLOCKS],
-    "arch100_biod_cpu": [f"{BIOD_CAPACITY},people=500,exposures=100,layers=1,heads=1,lr=0.01,"
-                         f"block={b}" for b in BLOCKS],
+    "arch100_biod_cpu": [f"{CPU_CUT},block={b}" for b in BLOCKS],
+    # CPU cuts of the two below: the same single small model (GPT2-1-1, N = 500) as arch100_biod_cpu.
+    "moe100_biod_cpu": [f"{CPU_CUT}{m}" for m in ("", ",experts=8,top_k=1", ",experts=8,top_k=2")],
+    "junk100_biod_cpu": [f"{CPU_CUT}{j}" for j in JUNK],
     # Mixture of experts vs dense at 100 exposures, capacity per total parameter (published: ~1.3x
     # lower for the mixture): 8 experts, top-1 and top-2.
     "moe100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01{m}"
