@@ -36,7 +36,7 @@ def probe_heatmap(probe: dict, path: str) -> None:
 
 def capacity(points: list[dict], path: str) -> None:
   """Bits stored vs parameters, a marker per run ({params, bits, label}); 1 and 2 bits/param lines."""
-  fig, ax = plt.subplots(figsize=(5.5, 4))
+  fig, ax = plt.subplots(figsize=(9, 4))
   params = np.array([p["params"] for p in points], float)
   span = np.geomspace(params.min() / 1.5, params.max() * 1.5)
   for ratio, style in ((2, "--"), (1, ":")):
@@ -47,7 +47,7 @@ def capacity(points: list[dict], path: str) -> None:
     ax.plot([p["params"] for p in group], [max(p["bits"], 1.0) for p in group], marker, ms=8,
             label=label)
   ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="bits of knowledge stored")
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside: points stay visible
   _save(fig, path)
 
 
