@@ -5,8 +5,8 @@ the same training step of the same schedule, whether or not a checkpoint of that
     python docs/results/lego_compare_plots.py --step=3000 runs/lego runs/lego_s1 runs/lego_cmp/tied_lego_s0 runs/lego_cmp/tied_lego_s1
 
 Prints accuracy by chain position at --step (seed mean per model) and the first step at which each
-run holds >= 0.95 on every trained position; draws lego_compare_by_position.png (at --step) and
-lego_compare_curves.png (positions 3-8 against step, every run) into --figures.
+run holds >= 0.95 on each trained position and on all of them; draws lego_compare_by_position.png (at --step) and
+lego_compare_curves.png (positions 2-8 against step, every run) into --figures.
 """
 import argparse
 import json
@@ -35,8 +35,10 @@ def load(workdir: str) -> dict:
           "seed": config["seed"], "curve": curve}
 
 
-def first_step_at_target(run: dict, trained: int) -> int | None:
-  return next((s for s in sorted(run["curve"]) if min(run["curve"][s][:trained]) >= TARGET), None)
+def first_step_at_target(run: dict, positions: range) -> int | None:
+  """The first evaluated step at which every chain position in `positions` (1-based) is >= TARGET."""
+  return next((s for s in sorted(run["curve"])
+               if min(run["curve"][s][p - 1] for p in positions) >= TARGET), None)
 
 
 def plot_curves(runs: list[dict], positions: range, path: str):
@@ -70,13 +72,19 @@ def main():
   at_step = [{**r, "chain": r["curve"][args.step]} for r in runs]
   print(f"accuracy by chain position at step {args.step}\n"
         + markdown_table(at_step, "chain", len(at_step[0]["chain"])))
-  print(f"\nfirst step with every trained position >= {TARGET}")
+  trained = range(1, args.trained + 1)
+  print(f"\nfirst step at >= {TARGET}: each trained position, then all of them (-: not reached)")
+  print("| model | seed | " + " | ".join(map(str, trained)) + " | all |\n|---|---|"
+        + "---|" * (len(trained) + 1))
   for r in runs:
-    print(f"  {r['variant']} seed {r['seed']}: {first_step_at_target(r, args.trained)}")
+    steps = [first_step_at_target(r, range(p, p + 1)) for p in trained]
+    steps.append(first_step_at_target(r, trained))
+    print(f"| {r['variant']} | {r['seed']} | " + " | ".join("-" if s is None else str(s)
+                                                          for s in steps) + " |")
   plot_positions(at_step, "chain", args.trained,
                  os.path.join(args.figures, "lego_compare_by_position.png"),
                  f"held-out chains at step {args.step} (trained on positions 1-{args.trained})")
-  plot_curves(runs, range(3, 9), os.path.join(args.figures, "lego_compare_curves.png"))
+  plot_curves(runs, range(2, 9), os.path.join(args.figures, "lego_compare_curves.png"))
 
 
 if __name__ == "__main__":
