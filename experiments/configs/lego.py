@@ -35,7 +35,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       seed=knobs["seed"], batch_size=64, num_steps=5000, learning_rate=2e-3, warmup_steps=200,
       final_lr_ratio=0.1, b2=0.999, weight_decay=0.01, log_every=50, eval_every=250,
       checkpoint_every=500, eval_size=1024,
-      steps_per_call=1))  # 10 measured no faster: the step is compute-bound (docs/performance.md)
+      # 10 steps a call measured no faster: the step's work, not dispatch, sets its time
+      # (docs/performance.md)
+      steps_per_call=1))
   config.task = ml_collections.ConfigDict(dict(
       num_vars=knobs["num_vars"], train_positions=knobs["train_positions"], group=knobs["group"],
       shuffle=True, held_out_buckets=8))
