@@ -10,7 +10,8 @@ task generators; greedy decoding.
 Every timing excludes warm-up (compilation, and steps that still grow the heap) and reports the
 median over repeats with its spread ((max - min) / median). Train steps are the project's own:
 `train.build_trainer`'s jitted, donated call of `steps_per_call` steps, compiled once ahead of time,
-timed per call and reported per step; ours and PyTorch's take turns call by call, so a drift in the machine's speed moves both and their ratio holds; each row's
+timed per call and reported per step; ours and PyTorch's take turns call by call, so a drift in the
+machine's speed moves both and their ratio holds; each row's
 % of the ceiling is against the ceiling's matmul timed just before it. FLOPs are matmul FLOPs
 counted analytically (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the
 elementwise work, is recorded beside them.

@@ -5,8 +5,8 @@ the same training step of the same schedule, whether or not a checkpoint of that
     python docs/results/lego_compare_plots.py --step=3000 runs/lego runs/lego_s1 runs/lego_cmp/tied_lego_s0 runs/lego_cmp/tied_lego_s1
 
 Prints accuracy by chain position at --step (seed mean per model) and the first step at which each
-run holds >= 0.95 on each trained position and on all of them; draws lego_compare_by_position.png (at --step) and
-lego_compare_curves.png (positions 2-8 against step, every run) into --figures.
+run holds >= 0.95 on each trained position and on all of them; draws lego_compare_by_position.png
+(at --step) and lego_compare_curves.png (positions 2-8 against step, every run) into --figures.
 """
 import argparse
 import json
