@@ -44,7 +44,7 @@ def sweep(name: str, root: str, print_fn=print) -> dict:
   return summary
 
 
-SIZE_KNOBS = ("layers", "heads", "people")  # what moves a run along a curve, not between curves
+SIZE_KNOBS = ("layers", "heads", "head_dim", "people")  # what moves a run along a curve, not between curves
 
 
 def capacity_points(name: str, summary: dict) -> list[dict]:

@@ -28,11 +28,17 @@ def test_capacity_points_give_float32_and_int8_per_run():
 
 
 def test_capacity_points_label_the_series_a_sweep_compares():
-  summary = {f"people=9,layers={l},block={b}": {"params": l, "capacity": {"bits": 1.0}}
+  summary = {f"people=9,head_dim={8 * l},block={b}": {"params": l, "capacity": {"bits": 1.0}}
              for l in (1, 2) for b in ("gpt2", "llama")}
   assert sorted((p["label"], p["params"]) for p in knowledge_sweep.capacity_points("a", summary)) == [
       ("a block=gpt2 float32", 1), ("a block=gpt2 float32", 2), ("a block=llama float32", 1),
       ("a block=llama float32", 2)]
+
+
+def test_head_dim_sets_the_width_a_cpu_curve_moves_along():
+  model = get_config("heads=2,head_dim=48").model
+  assert (model.d_model, model.num_heads, model.d_ff) == (96, 2, 384)
+  assert get_config("heads=2").model.d_model == 128  # GPT2-l-h: hidden 64h
 
 
 def test_plot_combines_finished_sweeps(tmp_path):
@@ -64,8 +70,8 @@ def test_every_named_sweep_expands_for_launch_sweep_and_slurm(tmp_path, name):
 
 def test_a_finished_knowledge_run_is_finished_for_launch_sweep(tmp_path):
   variant = "smoke,data=biod,people=20,K=2,C=1,D=4,L=1,T=8,exposures=2"
-  (run,) = [r for r in sweep.expand("experiments/configs/knowledge.py:arch100_biod_cpu",
-                                    str(tmp_path)) if r.variant.endswith("block=gpt2")]
+  run = next(r for r in sweep.expand("experiments/configs/knowledge.py:arch100_biod_cpu",
+                                     str(tmp_path)) if r.variant.endswith("block=gpt2"))
   run = dataclasses.replace(run, variant=variant, num_steps=get_config(variant).num_steps)
   assert not run.finished()
   results = knowledge.run(get_config(variant), run.workdir, print_fn=lambda *_: None)

@@ -10,7 +10,7 @@ no dropout) pretrained on bioS, then QA fine-tuned on P_train (or mixed training
         --config=experiments/configs/knowledge.py:data=biod,people=5000,K=4,C=2,D=16 --workdir=runs/d
 
 Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permute, fullname,
-layers, heads, exposures (times each person's biography is seen in pretraining), qa_epochs,
+layers, heads, head_dim (hidden = head_dim·heads; 64 for GPT2-ℓ-h), exposures (times each person's biography is seen in pretraining), qa_epochs,
 batch, lr, wd (pretraining weight decay), bios_per_window, seed, qa (False: pretraining and capacity
 only), probe;
 block (gpt2, llama: gated MLP + RMSNorm + no biases, llama_nogate: the same without the gate);
@@ -31,7 +31,7 @@ from experiments.train import train_fields
 from models.transformer import BLOCKS, model_config
 
 PRESETS = ("smoke", "mixed")
-KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2,
+KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2, head_dim=64,
              exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0,
              qa=True, probe=True, data="bios", K=4, C=2, D=16, L=2, T=32, block="gpt2",
              experts=0, top_k=1, capacity=1.25, int4_group=INT4_GROUP_SIZE, junk=0.0,
@@ -72,7 +72,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         people=k["people"], multi=k["multi"], permute=k["permute"], fullname=k["fullname"],
         bios_per_window=k["bios_per_window"], mixed_qa_share=MIXED_QA_SHARE))
   config.model = model_config(
-      d_model=64 * k["heads"], num_heads=k["heads"], num_layers=k["layers"], d_ff=256 * k["heads"],
+      d_model=k["head_dim"] * k["heads"], num_heads=k["heads"], num_layers=k["layers"],
+      d_ff=4 * k["head_dim"] * k["heads"],
       pos_encoding="rotary", experts=k["experts"], experts_per_token=k["top_k"],
       capacity_factor=float(k["capacity"]), **BLOCKS[k["block"]])
   qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
@@ -93,6 +94,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 BIOD_CAPACITY = "data=biod,K=8,C=4,D=64,L=1,T=64,qa=False,probe=False"
 BIOD_SIZES = ((1, 1), (2, 1), (4, 1))  # (layers, heads)
 CPU_CUT = f"{BIOD_CAPACITY},people=500,exposures=100,layers=1,heads=1,lr=0.01"  # minutes a run
+CPU_WIDTHS = (32, 48, 64)  # GPT2-1-1 at hidden 32, 48, 64: 28k, 51k, 80k parameters
 JUNK = ("", ",junk=0.875,junk_exposures=4", ",junk=0.875", ",junk=0.875,junk_exposures=4,domain=True",
         ",junk=0.875,domain=True")
 SWEEPS = {
@@ -122,14 +124,20 @@ SWEEPS = {
     # int8 and int4 (per group of 32) capacity: the quantisation curve is these runs.
     "capacity1000_biod_sizes": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers={l},heads={h},"
                                 "lr=0.01" for l, h, n in ((1, 1, 1500), (2, 1, 3000), (4, 1, 5000))],
+    # Its CPU cut: GPT2-1-1 at the three CPU widths, people sized as above, and the weight decay that
+    # stored the most at hidden 32 (0.01, 0.1, 0.3, 1.0: 1.40, 1.52, 1.58, 1.51 bits/param).
+    "capacity1000_biod_cpu": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers=1,heads=1,"
+                              f"head_dim={w},lr=0.01,wd=0.3"
+                              for w, n in zip(CPU_WIDTHS, (600, 1000, 1500))],
     # Architecture at 100 exposures: GPT-2 vs LLaMA (gated MLP, RMSNorm, no biases) vs LLaMA
     # without its gate (published: GPT-2 stores up to 1.3x more; the gate is what costs).
     "arch100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01,"
                      f"block={b}" for l, h in BIOD_SIZES for b in BLOCKS],
-    "arch100_biod_cpu": [f"{CPU_CUT},block={b}" for b in BLOCKS],
-    # CPU cuts of the two below: the same single small model (GPT2-1-1, N = 500) as arch100_biod_cpu.
-    "moe100_biod_cpu": [f"{CPU_CUT}{m}" for m in ("", ",experts=8,top_k=1", ",experts=8,top_k=2")],
-    "junk100_biod_cpu": [f"{CPU_CUT}{j}" for j in JUNK],
+    "arch100_biod_cpu": [f"{CPU_CUT},head_dim={w},block={b}" for w in CPU_WIDTHS for b in BLOCKS],
+    # CPU cuts of the two below: the same three one-layer widths at N = 500 as arch100_biod_cpu.
+    "moe100_biod_cpu": [f"{CPU_CUT},head_dim={w}{m}" for w in CPU_WIDTHS
+                        for m in ("", ",experts=8,top_k=1", ",experts=8,top_k=2")],
+    "junk100_biod_cpu": [f"{CPU_CUT},head_dim={w}{j}" for w in CPU_WIDTHS for j in JUNK],
     # Mixture of experts vs dense at 100 exposures, capacity per total parameter (published: ~1.3x
     # lower for the mixture): 8 experts, top-1 and top-2.
     "moe100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01{m}"
