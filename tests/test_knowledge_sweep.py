@@ -35,10 +35,13 @@ def test_capacity_points_label_the_series_a_sweep_compares():
       ("a block=llama float32", 2)]
 
 
-def test_head_dim_sets_the_width_a_cpu_curve_moves_along():
+def test_head_dim_sets_the_width_and_gpt2_init_the_init_a_cpu_curve_uses():
   model = get_config("heads=2,head_dim=48").model
   assert (model.d_model, model.num_heads, model.d_ff) == (96, 2, 384)
   assert get_config("heads=2").model.d_model == 128  # GPT2-l-h: hidden 64h
+  assert (model.init_std, model.embed_std) == (None, None)  # width-scaled
+  model = get_config("gpt2_init=True").model
+  assert (model.init_std, model.embed_std) == (0.02, 0.02)
 
 
 def test_plot_combines_finished_sweeps(tmp_path):

@@ -10,7 +10,8 @@ no dropout) pretrained on bioS, then QA fine-tuned on P_train (or mixed training
         --config=experiments/configs/knowledge.py:data=biod,people=5000,K=4,C=2,D=16 --workdir=runs/d
 
 Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permute, fullname,
-layers, heads, head_dim (hidden = head_dim·heads; 64 for GPT2-ℓ-h), exposures (times each person's biography is seen in pretraining), qa_epochs,
+layers, heads, head_dim (hidden = head_dim·heads; 64 for GPT2-ℓ-h), gpt2_init (True: GPT-2's init,
+std 0.02 for every kernel and embedding; False: the width-scaled default), exposures (times each person's biography is seen in pretraining), qa_epochs,
 batch, lr, wd (pretraining weight decay), bios_per_window, seed, qa (False: pretraining and capacity
 only), probe;
 block (gpt2, llama: gated MLP + RMSNorm + no biases, llama_nogate: the same without the gate);
@@ -35,10 +36,11 @@ KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, head
              exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0,
              qa=True, probe=True, data="bios", K=4, C=2, D=16, L=2, T=32, block="gpt2",
              experts=0, top_k=1, capacity=1.25, int4_group=INT4_GROUP_SIZE, junk=0.0,
-             junk_exposures=0, domain=False)
+             junk_exposures=0, domain=False, gpt2_init=False)
 SMOKE = dict(people=40, multi=2, permute=True, layers=2, heads=2, exposures=4, qa_epochs=2,
              batch=16)
 MIXED_QA_SHARE = 0.25
+GPT2_INIT_STD = 0.02
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -75,7 +77,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       d_model=k["head_dim"] * k["heads"], num_heads=k["heads"], num_layers=k["layers"],
       d_ff=4 * k["head_dim"] * k["heads"],
       pos_encoding="rotary", experts=k["experts"], experts_per_token=k["top_k"],
-      capacity_factor=float(k["capacity"]), **BLOCKS[k["block"]])
+      capacity_factor=float(k["capacity"]), **BLOCKS[k["block"]],
+      **(dict(init_std=GPT2_INIT_STD, embed_std=GPT2_INIT_STD) if k["gpt2_init"] else {}))
   qa_steps = math.ceil(k["qa_epochs"] * (k["people"] // 2) * 6 / k["batch"])
   config.knowledge = ml_collections.ConfigDict(dict(
       data=k["data"], mixed=mixed, quantize=True, int4_group_size=k["int4_group"], qa=k["qa"],
@@ -124,18 +127,24 @@ SWEEPS = {
     # int8 and int4 (per group of 32) capacity: the quantisation curve is these runs.
     "capacity1000_biod_sizes": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers={l},heads={h},"
                                 "lr=0.01" for l, h, n in ((1, 1, 1500), (2, 1, 3000), (4, 1, 5000))],
-    # Its CPU cut: GPT2-1-1 at the three CPU widths, people sized as above, and the weight decay that
-    # stored the most at hidden 32 (0.01, 0.1, 0.3, 1.0: 1.40, 1.52, 1.58, 1.51 bits/param).
+    # Its CPU cut: GPT2-1-1 at the three CPU widths, people sized as above, with GPT-2's init, which
+    # stored more at hidden 32 (1.62 bits/param at wd 0.1 and 0.3) than the width-scaled one at
+    # its best weight decay (wd 0.01, 0.1, 0.3, 1.0: 1.40, 1.52, 1.58, 1.51): the _scaled runs.
     "capacity1000_biod_cpu": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers=1,heads=1,"
-                              f"head_dim={w},lr=0.01,wd=0.3"
+                              f"head_dim={w},lr=0.01,gpt2_init=True"
                               for w, n in zip(CPU_WIDTHS, (600, 1000, 1500))],
+    "capacity1000_biod_cpu_scaled": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers=1,heads=1,"
+                                     f"head_dim={w},lr=0.01,wd=0.3"
+                                     for w, n in zip(CPU_WIDTHS, (600, 1000, 1500))],
     # Architecture at 100 exposures: GPT-2 vs LLaMA (gated MLP, RMSNorm, no biases) vs LLaMA
     # without its gate (published: GPT-2 stores up to 1.3x more; the gate is what costs).
     "arch100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01,"
                      f"block={b}" for l, h in BIOD_SIZES for b in BLOCKS],
-    "arch100_biod_cpu": [f"{CPU_CUT},head_dim={w},block={b}" for w in CPU_WIDTHS for b in BLOCKS],
-    # CPU cuts of the two below: the same three one-layer widths at N = 500 as arch100_biod_cpu.
-    "moe100_biod_cpu": [f"{CPU_CUT},head_dim={w}{m}" for w in CPU_WIDTHS
+    # Its CPU cut: three one-layer widths at N = 500, two seeds (one seed's points did not line up).
+    "arch100_biod_cpu": [f"{CPU_CUT},seed={s},head_dim={w},block={b}"
+                         for s in (0, 1) for w in CPU_WIDTHS for b in BLOCKS],
+    # CPU cuts of the two below: the same widths and people as arch100_biod_cpu.
+    "moe100_biod_cpu": [f"{CPU_CUT},seed={s},head_dim={w}{m}" for s in (0, 1) for w in CPU_WIDTHS
                         for m in ("", ",experts=8,top_k=1", ",experts=8,top_k=2")],
     "junk100_biod_cpu": [f"{CPU_CUT},head_dim={w}{j}" for w in CPU_WIDTHS for j in JUNK],
     # Mixture of experts vs dense at 100 exposures, capacity per total parameter (published: ~1.3x
