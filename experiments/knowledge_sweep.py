@@ -44,7 +44,8 @@ def sweep(name: str, root: str, print_fn=print) -> dict:
   return summary
 
 
-SIZE_KNOBS = ("layers", "heads", "head_dim", "people")  # what moves a run along a curve, not between curves
+# what moves a run along a curve, not between curves
+SIZE_KNOBS = ("layers", "heads", "head_dim", "people")
 
 
 def capacity_points(name: str, summary: dict) -> list[dict]:

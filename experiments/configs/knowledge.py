@@ -11,9 +11,9 @@ no dropout) pretrained on bioS, then QA fine-tuned on P_train (or mixed training
 
 Variant string: presets (smoke, mixed) and knobs key=value: people, multi, permute, fullname,
 layers, heads, head_dim (hidden = head_dim·heads; 64 for GPT2-ℓ-h), gpt2_init (True: GPT-2's init,
-std 0.02 for every kernel and embedding; False: the width-scaled default), exposures (times each person's biography is seen in pretraining), qa_epochs,
-batch, lr, wd (pretraining weight decay), bios_per_window, seed, qa (False: pretraining and capacity
-only), probe;
+std 0.02 for every kernel and embedding; False: the width-scaled default), exposures (times each
+person's biography is seen in pretraining), qa_epochs, batch, lr, wd (pretraining weight decay),
+bios_per_window, seed, qa (False: pretraining and capacity only), probe;
 block (gpt2, llama: gated MLP + RMSNorm + no biases, llama_nogate: the same without the gate);
 experts (0: dense; >= 2: a mixture of experts), top_k (experts per token), capacity (capacity
 factor); int4_group (int4 quantisation's group size along the input axis, 0: one scale per channel);
@@ -98,6 +98,7 @@ BIOD_CAPACITY = "data=biod,K=8,C=4,D=64,L=1,T=64,qa=False,probe=False"
 BIOD_SIZES = ((1, 1), (2, 1), (4, 1))  # (layers, heads)
 CPU_CUT = f"{BIOD_CAPACITY},people=500,exposures=100,layers=1,heads=1,lr=0.01"  # minutes a run
 CPU_WIDTHS = (32, 48, 64)  # GPT2-1-1 at hidden 32, 48, 64: 28k, 51k, 80k parameters
+CPU_PEOPLE_1000 = (600, 1000, 1500)  # per width: data over twice what 2 bits/param would store
 JUNK = ("", ",junk=0.875,junk_exposures=4", ",junk=0.875", ",junk=0.875,junk_exposures=4,domain=True",
         ",junk=0.875,domain=True")
 SWEEPS = {
@@ -132,10 +133,10 @@ SWEEPS = {
     # its best weight decay (wd 0.01, 0.1, 0.3, 1.0: 1.40, 1.52, 1.58, 1.51): the _scaled runs.
     "capacity1000_biod_cpu": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers=1,heads=1,"
                               f"head_dim={w},lr=0.01,gpt2_init=True"
-                              for w, n in zip(CPU_WIDTHS, (600, 1000, 1500))],
+                              for w, n in zip(CPU_WIDTHS, CPU_PEOPLE_1000)],
     "capacity1000_biod_cpu_scaled": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers=1,heads=1,"
                                      f"head_dim={w},lr=0.01,wd=0.3"
-                                     for w, n in zip(CPU_WIDTHS, (600, 1000, 1500))],
+                                     for w, n in zip(CPU_WIDTHS, CPU_PEOPLE_1000)],
     # Architecture at 100 exposures: GPT-2 vs LLaMA (gated MLP, RMSNorm, no biases) vs LLaMA
     # without its gate (published: GPT-2 stores up to 1.3x more; the gate is what costs).
     "arch100_biod": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},lr=0.01,"
