@@ -48,7 +48,9 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       tied_layers=False,    # one block applied num_layers times (ALBERT)
       pos_encoding="learned",
       attention="vanilla",
-      attention_impl=None,  # fast path: None (ours), "xla" or "cudnn" (jax.nn.dot_product_attention)
+      # fast path: None (the CPU kernel on one CPU, else "jax"), "jax" (XLA fusions, our backward),
+      # "xla" or "cudnn" (jax.nn.dot_product_attention); models/attention.fast_attention
+      attention_impl=None,
       lego_heads=(1, 1),    # attention=lego: fixed (manipulation, association) heads per layer
       conv_kernel=3,        # attention=conv_qkv: taps of the depthwise convolution on q, k, v
       dtype="float32",      # activation dtype; parameters stay float32
@@ -92,9 +94,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not (value is None and width_scaled or value is not None and value > 0):
       raise ValueError(f"model.{name}: {value}; allowed: > 0"
                        + (" or None (scaled by width)" if width_scaled else ""))
-  if config.attention_impl not in (None, "xla", "cudnn"):
-    raise ValueError(f"model.attention_impl: unknown {config.attention_impl!r}; allowed: None, xla, "
-                     "cudnn")
+  if config.attention_impl not in attention_lib.IMPLEMENTATIONS:
+    raise ValueError(f"model.attention_impl: unknown {config.attention_impl!r}; allowed: "
+                     + ", ".join(map(str, attention_lib.IMPLEMENTATIONS)))
   if config.dtype not in ("float32", "bfloat16"):
     raise ValueError(f"model.dtype: unknown {config.dtype!r}; allowed: float32, bfloat16")
   if config.experts == 1 or config.experts < 0:

@@ -1,0 +1,161 @@
+"""Hand-written CPU kernels (models/csrc), built on first use and called through XLA's FFI.
+
+The C++ source is compiled once per machine with the system's C++ compiler into a cache folder
+(`$SYNTHSTUDIES_CACHE`, else `~/.cache/synthstudies`), keyed by the source, jaxlib's FFI headers,
+the compiler and the CPU, so a shared home directory on a mixed cluster never loads a binary built
+for another CPU. Without a compiler, or on a build error, `attention_kernel()` is None (with one
+warning) and callers use their pure-JAX path.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SOURCE = os.path.join(os.path.dirname(__file__), "csrc", "attention.cc")
+FLAGS = ["-O3", "-march=native", "-std=c++20", "-shared", "-fPIC"]
+TARGETS = {"forward": "synthstudies_attention_forward",
+           "backward": "synthstudies_attention_backward"}
+HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up to 8 of them
+MAX_SCORES = 2**18  # per (example, head): the scratch rows of longer sequences leave the cache
+_REGISTERED: list = []
+
+
+def _cpu_signature() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      return next((line for line in f if line.startswith(("flags", "Features"))), "")
+  except OSError:
+    return platform.processor()
+
+
+def _build(compiler: str) -> str:
+  """Path of the compiled library, building it if this machine has not yet."""
+  include = jax.ffi.include_dir()
+  key = hashlib.sha256()
+  for part in (open(SOURCE, "rb").read(), open(os.path.join(include, "xla/ffi/api/ffi.h"), "rb").read(),
+               compiler.encode(), " ".join(FLAGS).encode(), platform.machine().encode(),
+               _cpu_signature().encode()):
+    key.update(part)
+  cache = os.environ.get("SYNTHSTUDIES_CACHE", os.path.expanduser("~/.cache/synthstudies"))
+  os.makedirs(cache, exist_ok=True)
+  path = os.path.join(cache, f"attention-{key.hexdigest()[:16]}.so")
+  if not os.path.exists(path):
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
+    os.close(fd)
+    try:
+      subprocess.run([compiler, *FLAGS, "-isystem", include, SOURCE, "-o", tmp], check=True,
+                     capture_output=True, text=True)
+      os.replace(tmp, path)  # atomic: concurrent runs of a sweep never load a half-written file
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+  return path
+
+
+@functools.cache
+def attention_kernel() -> dict[str, str] | None:
+  """The registered FFI target names, or None when the kernel cannot be built here."""
+  if os.environ.get("SYNTHSTUDIES_CPU_KERNELS", "1") == "0":
+    return None
+  compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+  try:
+    if compiler is None:
+      raise OSError("no C++ compiler (set CXX)")
+    library = ctypes.cdll.LoadLibrary(_build(compiler))
+  except (OSError, subprocess.CalledProcessError) as error:
+    detail = getattr(error, "stderr", "") or str(error)
+    warnings.warn(f"CPU attention kernel unavailable, using XLA's fusions: {detail.strip()[:300]}")
+    return None
+  if not _REGISTERED:  # XLA keeps a process-wide registry: once per process
+    for symbol, name in (("AttentionForward", TARGETS["forward"]),
+                         ("AttentionBackward", TARGETS["backward"])):
+      jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)),
+                                  platform="cpu")
+    _REGISTERED.append(library)  # and the library stays loaded while XLA holds its handlers
+  return TARGETS
+
+
+def usable(q, k) -> bool:
+  """Whether `attention` can run these float32 [B, T, H, D] inputs here (one CPU device)."""
+  return (jax.default_backend() == "cpu" and jax.device_count() == 1
+          and q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
+          and q.shape[1] * k.shape[1] <= MAX_SCORES
+          and attention_kernel() is not None)
+
+
+def matmul_flops(target: str, q_shape, k_shape) -> int:
+  """The matmul FLOPs of one call of `target` as the pure-JAX path counts them: the forward's two
+  products (q k^T, weights v), the backward's four (d_v, d_weights, d_q, d_k). The backward's
+  recomputed q k^T is the kernel's cost, not the algorithm's."""
+  batch, q_len, heads, dim = q_shape
+  products = {TARGETS["forward"]: 2, TARGETS["backward"]: 4}[target]
+  return products * 2 * batch * heads * q_len * k_shape[1] * dim
+
+
+def _operands(q, k, mask, bias):
+  """The kernel's mask [Bm, Tq, Tk] and bias [Bb, Hb, Tq, Tk] (placeholders when absent)."""
+  scores = (q.shape[1], k.shape[1])
+  mask = (jnp.zeros((1, 1, 1), bool) if mask is None
+          else jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores))
+  bias = (jnp.zeros((1, 1, 1, 1), jnp.float32) if bias is None
+          else jnp.broadcast_to(bias.astype(jnp.float32), bias.shape[:2] + scores))
+  return mask, bias
+
+
+@jax.custom_vjp
+def attention(q, k, v, mask, bias):
+  """softmax(q k^T / sqrt(D) + bias, masked) v by the kernel; the arguments of
+  `models.attention.softmax_attention`."""
+  return _forward(q, k, v, mask, bias)[0]
+
+
+def _registered() -> dict[str, str]:
+  targets = attention_kernel()
+  if targets is None:
+    raise RuntimeError("the CPU attention kernel is not available here; check usable() first")
+  return targets
+
+
+def _forward(q, k, v, mask, bias):
+  kernel_mask, kernel_bias = _operands(q, k, mask, bias)
+  batch, q_len, heads, _ = q.shape
+  out, stats = jax.ffi.ffi_call(
+      _registered()["forward"],
+      (jax.ShapeDtypeStruct(q.shape, jnp.float32),
+       jax.ShapeDtypeStruct((batch, heads, q_len, 2), jnp.float32)),  # row max, 1 / sum
+      vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, has_mask=mask is not None,
+                                has_bias=bias is not None)
+  return out, (q, k, v, mask, bias, out, stats)
+
+
+def _backward(residuals, d_out):
+  q, k, v, mask, bias, out, stats = residuals
+  kernel_mask, kernel_bias = _operands(q, k, mask, bias)
+  batch, q_len, heads, _ = q.shape
+  logits_shape = (batch, heads, q_len, k.shape[1]) if bias is not None else (1, 1, 1, 1)
+  d_q, d_k, d_v, d_logits = jax.ffi.ffi_call(
+      _registered()["backward"],
+      tuple(jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in (q, k, v))
+      + (jax.ShapeDtypeStruct(logits_shape, jnp.float32),),
+      vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, out, stats, d_out,
+                                has_mask=mask is not None, has_bias=bias is not None)
+  d_bias = None
+  if bias is not None:
+    axes = tuple(i for i, (n, m) in enumerate(zip(bias.shape, d_logits.shape)) if n == 1 < m)
+    d_bias = d_logits.sum(axes, keepdims=True).astype(bias.dtype)
+  d_mask = None if mask is None else np.zeros(mask.shape, jax.dtypes.float0)
+  return d_q, d_k, d_v, d_mask, d_bias
+
+
+attention.defvjp(_forward, _backward)

@@ -1,0 +1,412 @@
+// Softmax attention on the CPU, forward and backward, one (example, head) at a time in cache.
+//
+// XLA:CPU runs attention with small heads (the studies' head_dim 16-64, T 34-256) as a dozen
+// separate batched ops per layer, each a pass over [B, H, T, T] scores in memory, and its batched
+// matmuls with a transposed operand at ~10 GFLOP/s. Here each (example, head) pair computes its
+// scores, softmax and products in a scratch row that stays in L1/L2, reading q, k, v straight from
+// the projection's [B, T, H, D] layout (no head-major transposes). Pairs are independent, so
+// splitting them over threads keeps the result bit-for-bit the same.
+//
+// Semantics match models/attention.py `_softmax_attention_forward`: logits = (q . k) * scale
+// (+ bias), masked-out keys set to -1e30 (a fully masked row is uniform), softmax over keys.
+// The forward also returns each row's log-sum-exp, from which the backward recomputes the weights.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+constexpr float kMaskedLogit = -1e30f;  // models.attention.NEG_INF
+
+// Eight floats: GCC/Clang vector extensions, lowered to AVX or NEON by the compiler. A scalar in
+// an arithmetic expression with a vector is broadcast.
+typedef float v8 __attribute__((vector_size(32)));
+constexpr int64_t kLanes = 8;
+
+inline v8 load(const float* p) {
+  v8 x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+inline void store(float* p, v8 x) { std::memcpy(p, &x, sizeof x); }
+inline float lane_sum(v8 x) {
+  float sum = 0.f;
+  for (int l = 0; l < kLanes; ++l) sum += x[l];
+  return sum;
+}
+inline float lane_max(v8 x) {
+  float max = x[0];
+  for (int l = 1; l < kLanes; ++l) max = std::max(max, x[l]);
+  return max;
+}
+inline int64_t round_up(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
+// exp of eight softmax logits, branch-free: Cody-Waite reduction to r in [-ln2/2, ln2/2], a
+// degree-7 Taylor polynomial (relative error < 6e-9), the exponent added in the float's bits.
+// Below -87.3 the result is 0, as in float32 (masked keys: -1e30 minus the row's max).
+inline v8 exp8(v8 x) {
+  const v8 lo = v8{} - 87.3f, hi = v8{} + 88.7f;
+  v8 clamped = x < lo ? lo : x;
+  clamped = clamped > hi ? hi : clamped;
+  const v8 n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
+  const v8 r = (clamped - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
+  v8 p = r * (1.f / 5040) + 1.f / 720;
+  p = p * r + 1.f / 120;
+  p = p * r + 1.f / 24;
+  p = p * r + 1.f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  typedef int32_t i8 __attribute__((vector_size(32)));
+  i8 bits;
+  std::memcpy(&bits, &p, sizeof bits);
+  bits += __builtin_convertvector(n, i8) << 23;
+  v8 result;
+  std::memcpy(&result, &bits, sizeof result);
+  return x < lo ? v8{} : result;
+}
+
+// Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D]; mask [Bm, Tq, Tk]
+// (Bm 1 or B) or none; bias [Bb, Hb, Tq, Tk] (each 1 or full) or none. D is a multiple of 8.
+struct Problem {
+  int64_t batch, q_len, k_len, heads, dim;
+  const bool* mask = nullptr;
+  int64_t mask_batch_stride = 0;
+  const float* bias = nullptr;
+  int64_t bias_batch_stride = 0, bias_head_stride = 0;
+  float scale;
+
+  int64_t keys() const { return round_up(k_len); }  // score rows padded to whole vectors
+  int64_t row_stride() const { return heads * dim; }
+  int64_t q_offset(int64_t b, int64_t h) const { return b * q_len * heads * dim + h * dim; }
+  int64_t k_offset(int64_t b, int64_t h) const { return b * k_len * heads * dim + h * dim; }
+};
+
+// Per-thread scratch for one pair: weights and their gradient [Tq, keys], k, v, and the key
+// gradients transposed [D, keys] (zero past k_len).
+struct Scratch {
+  std::vector<float> weights, d_logits, k_t, v_t, d_k_t, d_v_t;
+  explicit Scratch(const Problem& p)
+      : weights(p.q_len * p.keys()), d_logits(p.q_len * p.keys()), k_t(p.dim * p.keys()),
+        v_t(p.dim * p.keys()), d_k_t(p.dim * p.keys()), d_v_t(p.dim * p.keys()) {}
+};
+
+void transpose_rows(const float* x, const Problem& p, float* x_t) {
+  std::fill(x_t, x_t + p.dim * p.keys(), 0.f);
+  for (int64_t j = 0; j < p.k_len; ++j)
+    for (int64_t c = 0; c < p.dim; ++c) x_t[c * p.keys() + j] = x[j * p.row_stride() + c];
+}
+
+// row[j] = sum_c a[c] * b_t[c][j] over all padded keys, four vectors at a time so that four
+// independent chains of multiply-adds are in flight.
+void row_times_transposed(const float* a, const float* b_t, const Problem& p, float* row) {
+  const int64_t keys = p.keys();
+  int64_t j = 0;
+  for (; j + 4 * kLanes <= keys; j += 4 * kLanes) {
+    v8 acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
+    for (int64_t c = 0; c < p.dim; ++c) {
+      const float* bc = b_t + c * keys + j;
+      acc0 += a[c] * load(bc);
+      acc1 += a[c] * load(bc + kLanes);
+      acc2 += a[c] * load(bc + 2 * kLanes);
+      acc3 += a[c] * load(bc + 3 * kLanes);
+    }
+    store(row + j, acc0);
+    store(row + j + kLanes, acc1);
+    store(row + j + 2 * kLanes, acc2);
+    store(row + j + 3 * kLanes, acc3);
+  }
+  for (; j < keys; j += kLanes) {
+    v8 acc = {};
+    for (int64_t c = 0; c < p.dim; ++c) acc += a[c] * load(b_t + c * keys + j);
+    store(row + j, acc);
+  }
+}
+
+// out[0:D] = sum_j w[j] * rows[j][0:D] (rows `stride` apart), DB = D / 8: four keys at a time
+// into separate accumulators, so four chains of multiply-adds are in flight.
+template <int DB>
+void weighted_rows(const float* w, const float* rows, int64_t count, int64_t stride, float* out) {
+  v8 acc[4][DB] = {};
+  int64_t j = 0;
+  for (; j + 4 <= count; j += 4)
+    for (int u = 0; u < 4; ++u)
+      for (int cb = 0; cb < DB; ++cb)
+        acc[u][cb] += w[j + u] * load(rows + (j + u) * stride + cb * kLanes);
+  for (; j < count; ++j)
+    for (int cb = 0; cb < DB; ++cb) acc[0][cb] += w[j] * load(rows + j * stride + cb * kLanes);
+  for (int cb = 0; cb < DB; ++cb)
+    store(out + cb * kLanes, (acc[0][cb] + acc[1][cb]) + (acc[2][cb] + acc[3][cb]));
+}
+
+// out_t[c][j] = scale * sum_i a[i][c] * m[i][j] for c < 8 * DB, all padded keys j: the key
+// gradients, a^T m. Tiles of 4 columns c by 2 vectors of keys keep eight accumulators in registers.
+void transposed_times(const float* a, int64_t a_stride, const float* m, const Problem& p,
+                      float scale, float* out_t) {
+  const int64_t keys = p.keys();
+  for (int64_t c = 0; c < p.dim; c += 4)
+    for (int64_t j = 0; j < keys; j += 2 * kLanes) {
+      const bool two = j + kLanes < keys;
+      v8 acc[4][2] = {};
+      for (int64_t i = 0; i < p.q_len; ++i) {
+        const float* ai = a + i * a_stride + c;
+        const v8 m0 = load(m + i * keys + j), m1 = two ? load(m + i * keys + j + kLanes) : v8{};
+        for (int u = 0; u < 4; ++u) {
+          acc[u][0] += ai[u] * m0;
+          acc[u][1] += ai[u] * m1;
+        }
+      }
+      for (int u = 0; u < 4; ++u) {
+        store(out_t + (c + u) * keys + j, acc[u][0] * scale);
+        if (two) store(out_t + (c + u) * keys + j + kLanes, acc[u][1] * scale);
+      }
+    }
+}
+
+// Row i of the masked, biased logits of pair (b, h), padded keys at the masked value.
+void logits_row(const Problem& p, const float* q_row, const float* k_t, int64_t b, int64_t h,
+                int64_t i, float* row) {
+  row_times_transposed(q_row, k_t, p, row);
+  for (int64_t j = 0; j < p.keys(); j += kLanes) store(row + j, load(row + j) * p.scale);
+  if (p.bias) {
+    const float* bias = p.bias + b * p.bias_batch_stride + h * p.bias_head_stride + i * p.k_len;
+    for (int64_t j = 0; j < p.k_len; ++j) row[j] += bias[j];
+  }
+  if (p.mask) {
+    const bool* mask = p.mask + b * p.mask_batch_stride + i * p.k_len;
+    for (int64_t j = 0; j < p.k_len; ++j) row[j] = mask[j] ? row[j] : kMaskedLogit;
+  }
+}
+
+// The softmax weights of a logits row, in place, and the row's max and 1 / sum of exponentials
+// into stats[0:2] (from which the backward recomputes the same weights, bit for bit). Padded keys
+// get weight 0: a fully masked row stays uniform over the k_len real keys.
+void softmax_row(const Problem& p, float* row, float* stats) {
+  for (int64_t j = p.k_len; j < p.keys(); ++j) row[j] = -INFINITY;
+  v8 max8 = load(row);
+  for (int64_t j = kLanes; j < p.keys(); j += kLanes) {
+    const v8 x = load(row + j);
+    max8 = x > max8 ? x : max8;
+  }
+  const float max = lane_max(max8);
+  v8 sum8 = {};
+  for (int64_t j = 0; j < p.keys(); j += kLanes) {
+    const v8 e = exp8(load(row + j) - max);
+    store(row + j, e);
+    sum8 += e;
+  }
+  const float inv = 1.f / lane_sum(sum8);
+  for (int64_t j = 0; j < p.keys(); j += kLanes) store(row + j, load(row + j) * inv);
+  stats[0] = max;
+  stats[1] = inv;
+}
+
+template <int DB>
+void forward_pair(const Problem& p, const float* q, const float* k, const float* v, float* out,
+                  float* stats, int64_t pair, Scratch& s) {
+  const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride();
+  const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
+  transpose_rows(k + ko, p, s.k_t.data());
+  float* row = s.weights.data();
+  for (int64_t i = 0; i < p.q_len; ++i) {
+    logits_row(p, q + qo + i * rs, s.k_t.data(), b, h, i, row);
+    softmax_row(p, row, stats + 2 * (pair * p.q_len + i));
+    weighted_rows<DB>(row, v + ko, p.k_len, rs, out + qo + i * rs);
+  }
+}
+
+// The weights are recomputed from the forward's row statistics; d_logits = w * (d_w - row
+// term), whose row term d_out_i . out_i is the softmax's (as flash attention computes it).
+template <int DB>
+void backward_pair(const Problem& p, const float* q, const float* k, const float* v,
+                   const float* out, const float* stats, const float* d_out, float* d_q, float* d_k,
+                   float* d_v, float* d_bias, int64_t pair, Scratch& s) {
+  const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
+  const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
+  transpose_rows(k + ko, p, s.k_t.data());
+  transpose_rows(v + ko, p, s.v_t.data());
+  for (int64_t i = 0; i < p.q_len; ++i) {
+    const float *qi = q + qo + i * rs, *doi = d_out + qo + i * rs, *oi = out + qo + i * rs;
+    float* w = s.weights.data() + i * keys;
+    float* g = s.d_logits.data() + i * keys;
+    logits_row(p, qi, s.k_t.data(), b, h, i, w);
+    for (int64_t j = p.k_len; j < keys; ++j) w[j] = -INFINITY;
+    const float max = stats[2 * (pair * p.q_len + i)], inv = stats[2 * (pair * p.q_len + i) + 1];
+    for (int64_t j = 0; j < keys; j += kLanes) store(w + j, exp8(load(w + j) - max) * inv);
+    row_times_transposed(doi, s.v_t.data(), p, g);  // d_weights
+    v8 term8 = {};
+    for (int cb = 0; cb < DB; ++cb) term8 += load(doi + cb * kLanes) * load(oi + cb * kLanes);
+    const float term = lane_sum(term8);
+    for (int64_t j = 0; j < keys; j += kLanes) store(g + j, load(w + j) * (load(g + j) - term));
+    if (d_bias) std::copy(g, g + p.k_len, d_bias + (pair * p.q_len + i) * p.k_len);
+    float* dqi = d_q + qo + i * rs;
+    weighted_rows<DB>(g, k + ko, p.k_len, rs, dqi);
+    for (int cb = 0; cb < DB; ++cb) store(dqi + cb * kLanes, load(dqi + cb * kLanes) * p.scale);
+  }
+  // d_k^T = scale * q^T d_logits, d_v^T = d_out^T weights
+  transposed_times(q + qo, rs, s.d_logits.data(), p, p.scale, s.d_k_t.data());
+  transposed_times(d_out + qo, rs, s.weights.data(), p, 1.f, s.d_v_t.data());
+  for (int64_t j = 0; j < p.k_len; ++j)
+    for (int64_t c = 0; c < p.dim; ++c) {
+      d_k[ko + j * rs + c] = s.d_k_t[c * keys + j];
+      d_v[ko + j * rs + c] = s.d_v_t[c * keys + j];
+    }
+}
+
+// Calls f.template operator()<DB>() with DB = D / 8 as a compile-time constant (D in 8..64).
+template <typename F>
+ffi::Error with_blocks(int64_t dim, F f) {
+  switch (dim) {
+    case 8: f.template operator()<1>(); break;
+    case 16: f.template operator()<2>(); break;
+    case 24: f.template operator()<3>(); break;
+    case 32: f.template operator()<4>(); break;
+    case 40: f.template operator()<5>(); break;
+    case 48: f.template operator()<6>(); break;
+    case 56: f.template operator()<7>(); break;
+    case 64: f.template operator()<8>(); break;
+    default: return ffi::Error::InvalidArgument("attention kernel: head_dim must be 8, 16, ..., 64");
+  }
+  return ffi::Error::Success();
+}
+
+// Runs work(pair, scratch) for every (example, head) pair: the calling thread and up to
+// num_threads - 1 tasks on XLA's pool take pairs from one counter. The caller never waits for a
+// task that has not started (XLA may run tasks late, or on the caller itself), so it cannot
+// deadlock. It waits for the tasks that have: `active` counts them, and a task that starts after
+// every pair was claimed stops without touching the call's arguments, which may be gone.
+template <typename Work>
+void for_each_pair(ffi::ThreadPool& pool, const Problem& p, Work work) {
+  struct Shared {
+    std::atomic<int64_t> next{0}, done{0}, active{0};
+  };
+  auto shared = std::make_shared<Shared>();
+  const int64_t pairs = p.batch * p.heads;
+  auto drain = [shared, pairs, &p, &work] {
+    Scratch scratch(p);
+    for (int64_t pair; (pair = shared->next.fetch_add(1)) < pairs;) {
+      work(pair, scratch);
+      shared->done.fetch_add(1);
+    }
+  };
+  const int64_t helpers = std::min<int64_t>(pool.num_threads(), pairs) - 1;
+  for (int64_t t = 0; t < helpers; ++t) {
+    pool.Schedule([shared, pairs, drain] {
+      shared->active.fetch_add(1);
+      if (shared->next.load() < pairs) drain();
+      shared->active.fetch_sub(1);
+    });
+  }
+  drain();
+  while (shared->done.load() < pairs || shared->active.load() > 0) {
+  }
+}
+
+ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
+                        std::optional<ffi::Buffer<ffi::PRED>> mask,
+                        std::optional<ffi::Buffer<ffi::F32>> bias, Problem* p) {
+  auto qd = q.dimensions(), kd = k.dimensions();
+  if (qd.size() != 4 || kd.size() != 4)
+    return ffi::Error::InvalidArgument("attention: q and k must be [B, T, H, D]");
+  *p = Problem{qd[0], qd[1], kd[1], qd[2], qd[3]};
+  p->scale = 1.f / std::sqrt(static_cast<float>(p->dim));
+  if (mask) {
+    auto md = mask->dimensions();  // [Bm, Tq, Tk]
+    p->mask = mask->typed_data();
+    p->mask_batch_stride = md[0] == 1 ? 0 : p->q_len * p->k_len;
+  }
+  if (bias) {
+    auto bd = bias->dimensions();  // [Bb, Hb, Tq, Tk]
+    p->bias = bias->typed_data();
+    p->bias_head_stride = bd[1] == 1 ? 0 : p->q_len * p->k_len;
+    p->bias_batch_stride = bd[0] == 1 ? 0 : bd[1] * p->q_len * p->k_len;
+  }
+  return ffi::Error::Success();
+}
+
+template <typename T>
+std::optional<T> present(std::optional<T> buffer, bool has) {
+  return has ? buffer : std::nullopt;
+}
+
+ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
+                   ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::PRED> mask,
+                   ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> out,
+                   ffi::ResultBuffer<ffi::F32> stats, bool has_mask, bool has_bias) {
+  Problem p;
+  if (auto e = make_problem(q, k, present(std::optional(mask), has_mask),
+                            present(std::optional(bias), has_bias), &p);
+      e.failure())
+    return e;
+  const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
+  float *od = out->typed_data(), *sd = stats->typed_data();
+  return with_blocks(p.dim, [&]<int DB>() {
+    for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
+      forward_pair<DB>(p, qd, kd, vd, od, sd, pair, s);
+    });
+  });
+}
+
+ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
+                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::PRED> mask,
+                    ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> out,
+                    ffi::Buffer<ffi::F32> stats, ffi::Buffer<ffi::F32> d_out,
+                    ffi::ResultBuffer<ffi::F32> d_q, ffi::ResultBuffer<ffi::F32> d_k,
+                    ffi::ResultBuffer<ffi::F32> d_v, ffi::ResultBuffer<ffi::F32> d_logits,
+                    bool has_mask, bool has_bias) {
+  Problem p;
+  if (auto e = make_problem(q, k, present(std::optional(mask), has_mask),
+                            present(std::optional(bias), has_bias), &p);
+      e.failure())
+    return e;
+  const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
+  const float *od = out.typed_data(), *sd = stats.typed_data(), *gd = d_out.typed_data();
+  float *dq = d_q->typed_data(), *dk = d_k->typed_data(), *dv = d_v->typed_data();
+  float* db = has_bias ? d_logits->typed_data() : nullptr;
+  return with_blocks(p.dim, [&]<int DB>() {
+    for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
+      backward_pair<DB>(p, qd, kd, vd, od, sd, gd, dq, dk, dv, db, pair, s);
+    });
+  });
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionForward, forward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::PRED>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<bool>("has_mask")
+                                  .Attr<bool>("has_bias"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionBackward, backward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::PRED>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<bool>("has_mask")
+                                  .Attr<bool>("has_bias"));

@@ -1,0 +1,105 @@
+"""The C++ CPU attention kernel (models/cpu_kernels.py) against autodiff of the reference path:
+outputs and every gradient, under masks, biases, padded key rows and every supported head size;
+bit-for-bit repeatable across its threads; and the pure-JAX path taking over where it cannot run."""
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from models import attention as attn_lib
+from models import cpu_kernels
+
+needs_compiler = pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None, reason="no C++ compiler here")
+
+
+def _inputs(batch, q_len, k_len, heads, dim, seed=0):
+  keys = jax.random.split(jax.random.key(seed), 4)
+  shapes = [(batch, q_len, heads, dim)] + [(batch, k_len, heads, dim)] * 2 + [(batch, q_len, heads, dim)]
+  return [jax.random.normal(key, shape) for key, shape in zip(keys, shapes)]
+
+
+def _values_and_grads(attend, q, k, v, d_out, bias):
+  loss = lambda q, k, v, bias: (attend(q, k, v, bias) * d_out).sum()
+  return jax.value_and_grad(loss, argnums=(0, 1, 2, 3))(q, k, v, bias)
+
+
+@needs_compiler
+@pytest.mark.parametrize("batch,q_len,k_len,heads,dim,causal,masked,bias_shape", [
+    (3, 62, 62, 2, 16, False, False, None),          # the LEGO default's learned heads
+    (2, 9, 9, 3, 8, True, False, None),              # keys not a whole vector
+    (3, 10, 10, 2, 24, False, True, (3, 2, 10, 10)),  # padded keys; a bias per example and head
+    (2, 17, 17, 1, 64, True, True, (1, 1, 17, 17)),  # a bias shared by batch and heads
+    (2, 5, 12, 2, 32, False, True, (2, 1, 5, 12)),   # cross-length (q_len != k_len)
+    (1, 1, 1, 1, 8, False, False, None),
+])
+def test_kernel_equals_autodiff_of_the_reference(batch, q_len, k_len, heads, dim, causal, masked,
+                                                 bias_shape):
+  q, k, v, d_out = _inputs(batch, q_len, k_len, heads, dim)
+  key_mask = (jnp.arange(k_len)[None] < jnp.array([k_len, 1, k_len - 3][:batch])[:, None]
+              if masked else None)
+  mask = attn_lib.attention_mask(q_len, k_len, causal and q_len == k_len, key_mask)
+  bias = None if bias_shape is None else -jax.random.uniform(jax.random.key(9), bias_shape)
+  assert cpu_kernels.usable(q, k)
+  got = _values_and_grads(lambda q, k, v, b: cpu_kernels.attention(q, k, v, mask, b),
+                          q, k, v, d_out, bias)
+  want = _values_and_grads(
+      lambda q, k, v, b: attn_lib.reference_attention(
+          q, k, v, causal=causal and q_len == k_len, key_mask=key_mask, bias=b)[0],
+      q, k, v, d_out, bias)
+  assert got[0] == pytest.approx(float(want[0]), rel=1e-5, abs=1e-4)
+  for name, g, w in zip(("q", "k", "v", "bias"), got[1], want[1]):
+    if w is not None:
+      np.testing.assert_allclose(g, w, atol=2e-5, rtol=1e-4, err_msg=name)
+
+
+@needs_compiler
+def test_a_fully_masked_query_row_is_uniform_as_in_the_reference():
+  q, k, v, _ = _inputs(1, 4, 4, 1, 8)
+  mask = jnp.ones((1, 1, 4, 4), bool).at[0, 0, 2].set(False)  # query 2 sees no key
+  out = cpu_kernels.attention(q, k, v, mask, None)
+  np.testing.assert_allclose(out[0, 2, 0], v[0, :, 0].mean(0), atol=1e-6)
+  np.testing.assert_allclose(out, attn_lib.softmax_attention(q, k, v, mask, None), atol=1e-6)
+
+
+@needs_compiler
+def test_kernel_is_bit_for_bit_repeatable():
+  """Pairs are split over threads by a shared counter; each pair's result must not depend on it."""
+  q, k, v, d_out = _inputs(16, 33, 33, 4, 16, seed=3)
+  step = jax.jit(lambda q, k, v: _values_and_grads(
+      lambda q, k, v, b: cpu_kernels.attention(q, k, v, None, b), q, k, v, d_out, None))
+  first = jax.tree.leaves(step(q, k, v))
+  for _ in range(3):
+    for a, b in zip(first, jax.tree.leaves(step(q, k, v))):
+      np.testing.assert_array_equal(a, b)
+
+
+@needs_compiler
+def test_fast_attention_takes_the_kernel_only_where_it_fits():
+  uses_kernel = lambda *arrays: "synthstudies_attention" in str(jax.make_jaxpr(
+      lambda q, k, v: attn_lib.fast_attention(q, k, v, causal=True))(*arrays))
+  q, k, v, _ = _inputs(2, 8, 8, 2, 16)
+  assert uses_kernel(q, k, v)
+  assert not uses_kernel(*(x[..., :4] for x in (q, k, v)))          # head_dim 4: no whole vector
+  assert not uses_kernel(*(x.astype(jnp.bfloat16) for x in (q, k, v)))
+  jaxpr = str(jax.make_jaxpr(lambda q, k, v: attn_lib.fast_attention(
+      q, k, v, causal=True, implementation="jax"))(q, k, v))
+  assert "synthstudies_attention" not in jaxpr
+
+
+def test_without_a_compiler_the_jax_path_takes_over(monkeypatch, tmp_path):
+  cpu_kernels.attention_kernel.cache_clear()
+  monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+  monkeypatch.setenv("SYNTHSTUDIES_CACHE", str(tmp_path))
+  try:
+    with pytest.warns(UserWarning, match="CPU attention kernel unavailable"):
+      assert cpu_kernels.attention_kernel() is None
+    q, k, v, _ = _inputs(2, 8, 8, 2, 16)
+    assert not cpu_kernels.usable(q, k)
+    out = attn_lib.fast_attention(q, k, v, causal=False)
+    np.testing.assert_allclose(out, attn_lib.reference_attention(q, k, v, causal=False)[0],
+                               atol=1e-5)
+  finally:
+    cpu_kernels.attention_kernel.cache_clear()  # later tests build (or load) the real one again
