@@ -28,6 +28,10 @@ TARGETS = {"forward": "synthstudies_attention_forward",
            "backward": "synthstudies_attention_backward"}
 HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up to 8 of them
 MAX_SCORES = 2**18  # per (example, head): the scratch rows of longer sequences leave the cache
+# Where the kernel beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md): head_dim x
+# keys up to 64 x 62 (1.3x) and 32 x 256 (1.08x); at 64 x 186 they tie, at 64 x 256 XLA is 1.25x
+# faster (YNNPACK's 16-float vectors, and no recomputed q k^T).
+MAX_DIM_TIMES_KEYS = 32 * 256
 _REGISTERED: list = []
 
 
@@ -90,7 +94,7 @@ def usable(q, k) -> bool:
   """Whether `attention` can run these float32 [B, T, H, D] inputs here (one CPU device)."""
   return (jax.default_backend() == "cpu" and jax.device_count() == 1
           and q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
-          and q.shape[1] * k.shape[1] <= MAX_SCORES
+          and q.shape[1] * k.shape[1] <= MAX_SCORES and q.shape[-1] * k.shape[1] <= MAX_DIM_TIMES_KEYS
           and attention_kernel() is not None)
 
 

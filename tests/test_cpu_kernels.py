@@ -32,6 +32,7 @@ def _values_and_grads(attend, q, k, v, d_out, bias):
     (2, 9, 9, 3, 8, True, False, None),              # keys not a whole vector
     (3, 10, 10, 2, 24, False, True, (3, 2, 10, 10)),  # padded keys; a bias per example and head
     (2, 17, 17, 1, 64, True, True, (1, 1, 17, 17)),  # a bias shared by batch and heads
+    (2, 7, 7, 2, 40, True, False, None),             # fewer query rows than a row block (4) + 3
     (2, 5, 12, 2, 32, False, True, (2, 1, 5, 12)),   # cross-length (q_len != k_len)
     (1, 1, 1, 1, 8, False, False, None),
 ])
@@ -42,7 +43,6 @@ def test_kernel_equals_autodiff_of_the_reference(batch, q_len, k_len, heads, dim
               if masked else None)
   mask = attn_lib.attention_mask(q_len, k_len, causal and q_len == k_len, key_mask)
   bias = None if bias_shape is None else -jax.random.uniform(jax.random.key(9), bias_shape)
-  assert cpu_kernels.usable(q, k)
   got = _values_and_grads(lambda q, k, v, b: cpu_kernels.attention(q, k, v, mask, b),
                           q, k, v, d_out, bias)
   want = _values_and_grads(
@@ -84,6 +84,8 @@ def test_fast_attention_takes_the_kernel_only_where_it_fits():
   assert uses_kernel(q, k, v)
   assert not uses_kernel(*(x[..., :4] for x in (q, k, v)))          # head_dim 4: no whole vector
   assert not uses_kernel(*(x.astype(jnp.bfloat16) for x in (q, k, v)))
+  long = [jnp.zeros((1, 256, 1, 64))] * 3  # head_dim x keys past MAX_DIM_TIMES_KEYS: XLA is faster
+  assert not uses_kernel(*long)
   jaxpr = str(jax.make_jaxpr(lambda q, k, v: attn_lib.fast_attention(
       q, k, v, causal=True, implementation="jax"))(q, k, v))
   assert "synthstudies_attention" not in jaxpr

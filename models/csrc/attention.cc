@@ -105,46 +105,59 @@ void transpose_rows(const float* x, const Problem& p, float* x_t) {
     for (int64_t c = 0; c < p.dim; ++c) x_t[c * p.keys() + j] = x[j * p.row_stride() + c];
 }
 
-// row[j] = sum_c a[c] * b_t[c][j] over all padded keys, four vectors at a time so that four
-// independent chains of multiply-adds are in flight.
-void row_times_transposed(const float* a, const float* b_t, const Problem& p, float* row) {
+// rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and every padded key
+// j (rows `keys` apart). Keys go G = 8 / R vectors at a time, so each vector of b_t is loaded once
+// for R rows and eight chains of multiply-adds are in flight.
+template <int R>
+void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, const Problem& p,
+                           float* rows) {
+  constexpr int G = 8 / R;
   const int64_t keys = p.keys();
-  int64_t j = 0;
-  for (; j + 4 * kLanes <= keys; j += 4 * kLanes) {
-    v8 acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
+  for (int64_t j = 0; j < keys; j += G * kLanes) {
+    const int64_t vectors = std::min<int64_t>(G, (keys - j) / kLanes);
+    v8 acc[R][G] = {};
     for (int64_t c = 0; c < p.dim; ++c) {
-      const float* bc = b_t + c * keys + j;
-      acc0 += a[c] * load(bc);
-      acc1 += a[c] * load(bc + kLanes);
-      acc2 += a[c] * load(bc + 2 * kLanes);
-      acc3 += a[c] * load(bc + 3 * kLanes);
+      v8 bc[G];
+      for (int u = 0; u < G; ++u) bc[u] = u < vectors ? load(b_t + c * keys + j + u * kLanes) : v8{};
+      for (int r = 0; r < R; ++r)
+        for (int u = 0; u < G; ++u) acc[r][u] += a[r * a_stride + c] * bc[u];
     }
-    store(row + j, acc0);
-    store(row + j + kLanes, acc1);
-    store(row + j + 2 * kLanes, acc2);
-    store(row + j + 3 * kLanes, acc3);
-  }
-  for (; j < keys; j += kLanes) {
-    v8 acc = {};
-    for (int64_t c = 0; c < p.dim; ++c) acc += a[c] * load(b_t + c * keys + j);
-    store(row + j, acc);
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < vectors; ++u) store(rows + r * keys + j + u * kLanes, acc[r][u]);
   }
 }
 
-// out[0:D] = sum_j w[j] * rows[j][0:D] (rows `stride` apart), DB = D / 8: four keys at a time
-// into separate accumulators, so four chains of multiply-adds are in flight.
-template <int DB>
-void weighted_rows(const float* w, const float* rows, int64_t count, int64_t stride, float* out) {
-  v8 acc[4][DB] = {};
-  int64_t j = 0;
-  for (; j + 4 <= count; j += 4)
-    for (int u = 0; u < 4; ++u)
-      for (int cb = 0; cb < DB; ++cb)
-        acc[u][cb] += w[j + u] * load(rows + (j + u) * stride + cb * kLanes);
-  for (; j < count; ++j)
-    for (int cb = 0; cb < DB; ++cb) acc[0][cb] += w[j] * load(rows + j * stride + cb * kLanes);
-  for (int cb = 0; cb < DB; ++cb)
-    store(out + cb * kLanes, (acc[0][cb] + acc[1][cb]) + (acc[2][cb] + acc[3][cb]));
+// out[r][0:D] = sum_j w[r][j] * v[j][0:D] for R rows of w (`keys` apart) and `count` rows of v
+// (`stride` apart), DB = D / 8: each vector of v loaded once for R rows, the D columns taken 8 / R
+// vectors at a time so that the accumulators stay in registers.
+template <int R, int DB>
+void weighted_rows(const float* w, int64_t keys, const float* v, int64_t count, int64_t stride,
+                   float* out, int64_t out_stride) {
+  constexpr int CB = std::min(DB, 8 / R);
+  for (int cb0 = 0; cb0 < DB; cb0 += CB) {
+    v8 acc[R][CB] = {};
+    for (int64_t j = 0; j < count; ++j)
+      for (int cb = 0; cb < CB && cb0 + cb < DB; ++cb) {
+        const v8 vj = load(v + j * stride + (cb0 + cb) * kLanes);
+        for (int r = 0; r < R; ++r) acc[r][cb] += w[r * keys + j] * vj;
+      }
+    for (int r = 0; r < R; ++r)
+      for (int cb = 0; cb < CB && cb0 + cb < DB; ++cb)
+        store(out + r * out_stride + (cb0 + cb) * kLanes, acc[r][cb]);
+  }
+}
+
+// Query rows handled together: each pass over k^T or v then serves four rows (a row at a time
+// re-read them from L2 for every query: half the time of a head_dim 64, T 186 layer).
+constexpr int kRows = 4;
+
+// Calls block.template operator()<R>(i) over the query rows in blocks of kRows, the last
+// rows one at a time.
+template <typename Block>
+void for_row_blocks(int64_t q_len, Block block) {
+  int64_t i = 0;
+  for (; i + kRows <= q_len; i += kRows) block.template operator()<kRows>(i);
+  for (; i < q_len; ++i) block.template operator()<1>(i);
 }
 
 // out_t[c][j] = scale * sum_i a[i][c] * m[i][j] for c < 8 * DB, all padded keys j: the key
@@ -171,10 +184,8 @@ void transposed_times(const float* a, int64_t a_stride, const float* m, const Pr
     }
 }
 
-// Row i of the masked, biased logits of pair (b, h), padded keys at the masked value.
-void logits_row(const Problem& p, const float* q_row, const float* k_t, int64_t b, int64_t h,
-                int64_t i, float* row) {
-  row_times_transposed(q_row, k_t, p, row);
+// Scales row i of pair (b, h)'s q k^T into its logits, adds the bias and masks.
+void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row) {
   for (int64_t j = 0; j < p.keys(); j += kLanes) store(row + j, load(row + j) * p.scale);
   if (p.bias) {
     const float* bias = p.bias + b * p.bias_batch_stride + h * p.bias_head_stride + i * p.k_len;
@@ -212,19 +223,22 @@ void softmax_row(const Problem& p, float* row, float* stats) {
 template <int DB>
 void forward_pair(const Problem& p, const float* q, const float* k, const float* v, float* out,
                   float* stats, int64_t pair, Scratch& s) {
-  const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride();
+  const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
   const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
   transpose_rows(k + ko, p, s.k_t.data());
-  float* row = s.weights.data();
-  for (int64_t i = 0; i < p.q_len; ++i) {
-    logits_row(p, q + qo + i * rs, s.k_t.data(), b, h, i, row);
-    softmax_row(p, row, stats + 2 * (pair * p.q_len + i));
-    weighted_rows<DB>(row, v + ko, p.k_len, rs, out + qo + i * rs);
-  }
+  for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
+    float* rows = s.weights.data();
+    rows_times_transposed<R>(q + qo + i * rs, rs, s.k_t.data(), p, rows);
+    for (int r = 0; r < R; ++r) {
+      finish_logits(p, b, h, i + r, rows + r * keys);
+      softmax_row(p, rows + r * keys, stats + 2 * (pair * p.q_len + i + r));
+    }
+    weighted_rows<R, DB>(rows, keys, v + ko, p.k_len, rs, out + qo + i * rs, rs);
+  });
 }
 
-// The weights are recomputed from the forward's row statistics; d_logits = w * (d_w - row
-// term), whose row term d_out_i . out_i is the softmax's (as flash attention computes it).
+// The weights are recomputed from the forward's row statistics; d_logits = w * (d_w - row term),
+// whose row term d_out_i . out_i is the softmax's (as flash attention computes it).
 template <int DB>
 void backward_pair(const Problem& p, const float* q, const float* k, const float* v,
                    const float* out, const float* stats, const float* d_out, float* d_q, float* d_k,
@@ -233,24 +247,33 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
   const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
   transpose_rows(k + ko, p, s.k_t.data());
   transpose_rows(v + ko, p, s.v_t.data());
-  for (int64_t i = 0; i < p.q_len; ++i) {
-    const float *qi = q + qo + i * rs, *doi = d_out + qo + i * rs, *oi = out + qo + i * rs;
+  for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
     float* w = s.weights.data() + i * keys;
     float* g = s.d_logits.data() + i * keys;
-    logits_row(p, qi, s.k_t.data(), b, h, i, w);
-    for (int64_t j = p.k_len; j < keys; ++j) w[j] = -INFINITY;
-    const float max = stats[2 * (pair * p.q_len + i)], inv = stats[2 * (pair * p.q_len + i) + 1];
-    for (int64_t j = 0; j < keys; j += kLanes) store(w + j, exp8(load(w + j) - max) * inv);
-    row_times_transposed(doi, s.v_t.data(), p, g);  // d_weights
-    v8 term8 = {};
-    for (int cb = 0; cb < DB; ++cb) term8 += load(doi + cb * kLanes) * load(oi + cb * kLanes);
-    const float term = lane_sum(term8);
-    for (int64_t j = 0; j < keys; j += kLanes) store(g + j, load(w + j) * (load(g + j) - term));
-    if (d_bias) std::copy(g, g + p.k_len, d_bias + (pair * p.q_len + i) * p.k_len);
-    float* dqi = d_q + qo + i * rs;
-    weighted_rows<DB>(g, k + ko, p.k_len, rs, dqi);
-    for (int cb = 0; cb < DB; ++cb) store(dqi + cb * kLanes, load(dqi + cb * kLanes) * p.scale);
-  }
+    rows_times_transposed<R>(q + qo + i * rs, rs, s.k_t.data(), p, w);
+    rows_times_transposed<R>(d_out + qo + i * rs, rs, s.v_t.data(), p, g);  // d_weights
+    for (int r = 0; r < R; ++r) {
+      float *wr = w + r * keys, *gr = g + r * keys;
+      const float *dor = d_out + qo + (i + r) * rs, *outr = out + qo + (i + r) * rs;
+      finish_logits(p, b, h, i + r, wr);
+      for (int64_t j = p.k_len; j < keys; ++j) wr[j] = -INFINITY;
+      const float* row_stats = stats + 2 * (pair * p.q_len + i + r);
+      for (int64_t j = 0; j < keys; j += kLanes)
+        store(wr + j, exp8(load(wr + j) - row_stats[0]) * row_stats[1]);
+      v8 term8 = {};
+      for (int cb = 0; cb < DB; ++cb) term8 += load(dor + cb * kLanes) * load(outr + cb * kLanes);
+      const float term = lane_sum(term8);
+      for (int64_t j = 0; j < keys; j += kLanes)
+        store(gr + j, load(wr + j) * (load(gr + j) - term));
+      if (d_bias) std::copy(gr, gr + p.k_len, d_bias + (pair * p.q_len + i + r) * p.k_len);
+    }
+    weighted_rows<R, DB>(g, keys, k + ko, p.k_len, rs, d_q + qo + i * rs, rs);
+    for (int r = 0; r < R; ++r)
+      for (int cb = 0; cb < DB; ++cb) {
+        float* dq = d_q + qo + (i + r) * rs + cb * kLanes;
+        store(dq, load(dq) * p.scale);
+      }
+  });
   // d_k^T = scale * q^T d_logits, d_v^T = d_out^T weights
   transposed_times(q + qo, rs, s.d_logits.data(), p, p.scale, s.d_k_t.data());
   transposed_times(d_out + qo, rs, s.weights.data(), p, 1.f, s.d_v_t.data());
