@@ -89,8 +89,8 @@ def _dot_flops(jaxpr, dots: bool) -> int:
       lhs = eqn.invars[0].aval.shape
       total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs[i] for i in contract]))
     elif eqn.params.get("target_name") in cpu_kernels.TARGETS.values():
-      q, k = (v.aval.shape for v in eqn.invars[:2])
-      total += cpu_kernels.matmul_flops(eqn.params["target_name"], q, k)
+      shapes = [v.aval.shape for v in eqn.invars]
+      total += cpu_kernels.matmul_flops(eqn.params["target_name"], shapes)
     for sub in jax_core.jaxprs_in_params(eqn.params):
       total += _dot_flops(sub, dots)
   return total

@@ -350,7 +350,8 @@ class LegoAttention(nnx.Module):
     ys, weights = [], []
     if self.fixed:
       fixed = self.fixed_patterns(tokens, key_mask)
-      ys.append(weighted_values(fixed, v_fixed))
+      ys.append(cpu_kernels.mix(fixed, v_fixed) if not capture and cpu_kernels.usable(v, v)
+                else weighted_values(fixed, v_fixed))
       weights.append(fixed)
     if self.fixed < v.shape[2]:
       q, k = project_heads(x, self.qk[...])

@@ -24,8 +24,9 @@ import numpy as np
 
 SOURCE = os.path.join(os.path.dirname(__file__), "csrc", "attention.cc")
 FLAGS = ["-O3", "-march=native", "-std=c++20", "-shared", "-fPIC"]
-TARGETS = {"forward": "synthstudies_attention_forward",
-           "backward": "synthstudies_attention_backward"}
+TARGETS = {"AttentionForward": "synthstudies_attention_forward",
+           "AttentionBackward": "synthstudies_attention_backward",
+           "MixForward": "synthstudies_mix_forward", "MixBackward": "synthstudies_mix_backward"}
 HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up to 8 of them
 MAX_SCORES = 2**18  # per (example, head): the scratch rows of longer sequences leave the cache
 # Where the kernel beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md): head_dim x
@@ -82,8 +83,7 @@ def attention_kernel() -> dict[str, str] | None:
     warnings.warn(f"CPU attention kernel unavailable, using XLA's fusions: {detail.strip()[:300]}")
     return None
   if not _REGISTERED:  # XLA keeps a process-wide registry: once per process
-    for symbol, name in (("AttentionForward", TARGETS["forward"]),
-                         ("AttentionBackward", TARGETS["backward"])):
+    for symbol, name in TARGETS.items():
       jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)),
                                   platform="cpu")
     _REGISTERED.append(library)  # and the library stays loaded while XLA holds its handlers
@@ -98,13 +98,16 @@ def usable(q, k) -> bool:
           and attention_kernel() is not None)
 
 
-def matmul_flops(target: str, q_shape, k_shape) -> int:
-  """The matmul FLOPs of one call of `target` as the pure-JAX path counts them: the forward's two
-  products (q k^T, weights v), the backward's four (d_v, d_weights, d_q, d_k). The backward's
-  recomputed q k^T is the kernel's cost, not the algorithm's."""
-  batch, q_len, heads, dim = q_shape
-  products = {TARGETS["forward"]: 2, TARGETS["backward"]: 4}[target]
-  return products * 2 * batch * heads * q_len * k_shape[1] * dim
+def matmul_flops(target: str, shapes) -> int:
+  """The matmul FLOPs of one call of `target` on inputs of these shapes, as the pure-JAX path
+  counts them: attention's forward two products (q k^T, weights v) and backward four (d_v,
+  d_weights, d_q, d_k; the recomputed q k^T is the kernel's cost, not the algorithm's); a fixed
+  mix's one each way."""
+  if target in (TARGETS["MixForward"], TARGETS["MixBackward"]):
+    (_, heads, q_len, k_len), (batch, *_, dim) = shapes[:2]
+    return 2 * batch * heads * q_len * k_len * dim
+  (batch, q_len, heads, dim), (_, k_len, *_) = shapes[:2]
+  return (2 if target == TARGETS["AttentionForward"] else 4) * 2 * batch * heads * q_len * k_len * dim
 
 
 def _operands(q, k, mask, bias):
@@ -135,7 +138,7 @@ def _forward(q, k, v, mask, bias):
   kernel_mask, kernel_bias = _operands(q, k, mask, bias)
   batch, q_len, heads, _ = q.shape
   out, stats = jax.ffi.ffi_call(
-      _registered()["forward"],
+      _registered()["AttentionForward"],
       (jax.ShapeDtypeStruct(q.shape, jnp.float32),
        jax.ShapeDtypeStruct((batch, heads, q_len, 2), jnp.float32)),  # row max, 1 / sum
       vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, has_mask=mask is not None,
@@ -149,7 +152,7 @@ def _backward(residuals, d_out):
   batch, q_len, heads, _ = q.shape
   logits_shape = (batch, heads, q_len, k.shape[1]) if bias is not None else (1, 1, 1, 1)
   d_q, d_k, d_v, d_logits = jax.ffi.ffi_call(
-      _registered()["backward"],
+      _registered()["AttentionBackward"],
       tuple(jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in (q, k, v))
       + (jax.ShapeDtypeStruct(logits_shape, jnp.float32),),
       vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, out, stats, d_out,
@@ -163,3 +166,27 @@ def _backward(residuals, d_out):
 
 
 attention.defvjp(_forward, _backward)
+
+
+@jax.custom_vjp
+def mix(weights, v):
+  """weights [Bw (1 or B), H, Tq, Tk] times v [B, Tk, H, D] -> [B, Tq, H, D] by the kernel, for
+  fixed attention patterns: the weights take no gradient (a zero cotangent)."""
+  return _mix_forward(weights, v)[0]
+
+
+def _mix_forward(weights, v):
+  shape = (v.shape[0], weights.shape[2]) + v.shape[2:]
+  out = jax.ffi.ffi_call(_registered()["MixForward"], jax.ShapeDtypeStruct(shape, jnp.float32),
+                         vmap_method="sequential")(weights.astype(jnp.float32), v)
+  return out, (weights, v.shape)
+
+
+def _mix_backward(residuals, d_out):
+  weights, v_shape = residuals
+  d_v = jax.ffi.ffi_call(_registered()["MixBackward"], jax.ShapeDtypeStruct(v_shape, jnp.float32),
+                         vmap_method="sequential")(weights.astype(jnp.float32), d_out)
+  return jnp.zeros_like(weights), d_v
+
+
+mix.defvjp(_mix_forward, _mix_backward)

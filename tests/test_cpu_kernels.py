@@ -8,6 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from flax import nnx
+
+from models import Transformer, model_config
 from models import attention as attn_lib
 from models import cpu_kernels
 
@@ -53,6 +56,32 @@ def test_kernel_equals_autodiff_of_the_reference(batch, q_len, k_len, heads, dim
   for name, g, w in zip(("q", "k", "v", "bias"), got[1], want[1]):
     if w is not None:
       np.testing.assert_allclose(g, w, atol=2e-5, rtol=1e-4, err_msg=name)
+
+
+@needs_compiler
+@pytest.mark.parametrize("weights_batch", [1, 3])
+def test_mix_equals_autodiff_of_weighted_values(weights_batch):
+  """Fixed patterns times values (LEGO's fixed heads): the output and d_v; the weights, shared
+  by the batch or per example, take a zero gradient."""
+  _, _, v, d_out = _inputs(3, 11, 11, 2, 24)
+  weights = jax.nn.softmax(jax.random.normal(jax.random.key(4), (weights_batch, 2, 11, 11)), -1)
+  loss = lambda mix: lambda w, v: (mix(w, v) * d_out).sum()
+  got = jax.value_and_grad(loss(cpu_kernels.mix), argnums=(0, 1))(weights, v)
+  want = jax.value_and_grad(loss(lambda w, v: attn_lib.weighted_values(
+      jnp.broadcast_to(w, (3,) + w.shape[1:]), v)), argnums=(0, 1))(weights, v)
+  assert got[0] == pytest.approx(float(want[0]), rel=1e-5)
+  np.testing.assert_allclose(got[1][1], want[1][1], atol=1e-5, rtol=1e-5)
+  assert not np.any(got[1][0])
+
+
+@needs_compiler
+def test_lego_attention_takes_the_mix_kernel_and_matches_the_reference_path():
+  config = model_config(vocab_size=20, num_outputs=2, d_model=32, num_heads=4, num_layers=2,
+                        d_ff=64, max_len=16, attention="lego")
+  model = Transformer(config, rngs=nnx.Rngs(0))
+  tokens = jax.random.randint(jax.random.key(1), (3, 16), 1, 20)
+  assert "synthstudies_mix_forward" in str(jax.make_jaxpr(lambda t: model(t))(tokens))
+  np.testing.assert_allclose(model(tokens), model(tokens, capture=True)[0], atol=1e-5, rtol=1e-5)
 
 
 @needs_compiler

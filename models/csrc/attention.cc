@@ -401,6 +401,62 @@ ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<f
   });
 }
 
+// Fixed weights times values (LEGO's fixed heads): out[b, i, h] = sum_j w[b, h, i, j] v[b, j, h];
+// the weights [Bw, H, Tq, Tk] (Bw 1 or B) take no gradient. They ride in the bias fields.
+ffi::Error make_mix_problem(ffi::Buffer<ffi::F32> weights, ffi::Span<const int64_t> vd,
+                            Problem* p) {
+  auto wd = weights.dimensions();
+  if (wd.size() != 4 || vd.size() != 4 || wd[1] != vd[2] || wd[3] != vd[1])
+    return ffi::Error::InvalidArgument("mix: weights [Bw, H, Tq, Tk] and v [B, Tk, H, D]");
+  *p = Problem{vd[0], wd[2], vd[1], vd[2], vd[3]};
+  p->bias = weights.typed_data();
+  p->bias_head_stride = p->q_len * p->k_len;
+  p->bias_batch_stride = wd[0] == 1 ? 0 : p->heads * p->q_len * p->k_len;
+  return ffi::Error::Success();
+}
+
+const float* weights_of(const Problem& p, int64_t pair) {
+  return p.bias + pair / p.heads * p.bias_batch_stride + pair % p.heads * p.bias_head_stride;
+}
+
+ffi::Error mix_forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> v,
+                       ffi::ResultBuffer<ffi::F32> out) {
+  Problem p;
+  if (auto e = make_mix_problem(weights, v.dimensions(), &p); e.failure()) return e;
+  const float* vd = v.typed_data();
+  float* od = out->typed_data();
+  return with_blocks(p.dim, [&]<int DB>() {
+    for_each_pair(pool, p, [&](int64_t pair, Scratch&) {
+      const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride();
+      const float* w = weights_of(p, pair);
+      for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
+        weighted_rows<R, DB>(w + i * p.k_len, p.k_len, vd + p.k_offset(b, h), p.k_len, rs,
+                             od + p.q_offset(b, h) + i * rs, rs);
+      });
+    });
+  });
+}
+
+ffi::Error mix_backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights,
+                        ffi::Buffer<ffi::F32> d_out, ffi::ResultBuffer<ffi::F32> d_v) {
+  Problem p;
+  if (auto e = make_mix_problem(weights, d_v->dimensions(), &p); e.failure()) return e;
+  const float* gd = d_out.typed_data();
+  float* dv = d_v->typed_data();
+  for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
+    const int64_t b = pair / p.heads, h = pair % p.heads, keys = p.keys(), rs = p.row_stride();
+    const float* w = weights_of(p, pair);
+    for (int64_t i = 0; i < p.q_len; ++i) {  // rows padded to whole vectors for transposed_times
+      std::copy(w + i * p.k_len, w + (i + 1) * p.k_len, s.weights.data() + i * keys);
+      std::fill(s.weights.data() + i * keys + p.k_len, s.weights.data() + (i + 1) * keys, 0.f);
+    }
+    transposed_times(gd + p.q_offset(b, h), rs, s.weights.data(), p, 1.f, s.d_v_t.data());
+    for (int64_t j = 0; j < p.k_len; ++j)
+      for (int64_t c = 0; c < p.dim; ++c) dv[p.k_offset(b, h) + j * rs + c] = s.d_v_t[c * keys + j];
+  });
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionForward, forward,
@@ -433,3 +489,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionBackward, backward,
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<bool>("has_mask")
                                   .Attr<bool>("has_bias"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MixBackward, mix_backward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
