@@ -80,11 +80,19 @@ class Rotary(PositionalEncoding):
     if self.head_dim % 2:
       raise ValueError(f"model.pos_encoding: rotary needs an even head dim, got {self.head_dim}")
 
+  def _tables(self, positions):
+    """cos and sin of the angles [B, T, 1, D/2], in float32. Positions known when tracing (the
+    default arange, a NumPy array) give constant tables: traced ones XLA fuses into each consumer
+    and recomputes per example and head (the rotation 5.6x slower, forward and backward)."""
+    xp = np if isinstance(positions, np.ndarray) else jnp
+    half = self.head_dim // 2
+    freq = xp.exp(np.float32(-math.log(10000.0)) * xp.arange(half, dtype=np.float32) / half)
+    angle = positions[:, :, None, None].astype(np.float32) * freq
+    return xp.cos(angle), xp.sin(angle)
+
   def _apply(self, x, positions):
     half = self.head_dim // 2
-    freq = jnp.exp(-math.log(10000.0) * jnp.arange(half) / half)
-    angle = positions[:, :, None, None].astype(jnp.float32) * freq  # [B, T, 1, D/2]
-    cos, sin = jnp.cos(angle), jnp.sin(angle)
+    cos, sin = self._tables(positions)
     x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(jnp.float32)
     return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).astype(x.dtype)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import ml_collections
 from flax import nnx
 
@@ -199,8 +200,8 @@ class Transformer(nnx.Module):
   def forward(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
     """(logits, probes or None, auxiliary loss summed over the layers: 0 without experts)."""
     dtype = jnp.dtype(self.config.dtype)
-    if positions is None:
-      positions = jnp.arange(tokens.shape[1])[None]
+    if positions is None:  # NumPy: constant when traced (positional encodings precompute on it)
+      positions = np.arange(tokens.shape[1])[None]
     x = self.embed[...][tokens]
     added = self.positional.embed(tokens, positions)
     if added is not None:
