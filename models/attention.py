@@ -363,8 +363,8 @@ class LegoAttention(nnx.Module):
     ys, weights = [], []
     if self.fixed:
       fixed = self.fixed_patterns(tokens, key_mask)
-      ys.append(cpu_kernels.mix(fixed, v_fixed) if not capture and cpu_kernels.usable(v, v)
-                else weighted_values(fixed, v_fixed))
+      kernel = not capture and self.implementation is None and cpu_kernels.usable(v, v)
+      ys.append(cpu_kernels.mix(fixed, v_fixed) if kernel else weighted_values(fixed, v_fixed))
       weights.append(fixed)
     if qk:
       q, k = positional.rotate(*qk, positions)

@@ -1,15 +1,17 @@
 // Softmax attention on the CPU, forward and backward, one (example, head) at a time in cache.
 //
-// XLA:CPU runs attention with small heads (the studies' head_dim 16-64, T 34-256) as a dozen
-// separate batched ops per layer, each a pass over [B, H, T, T] scores in memory, and its batched
-// matmuls with a transposed operand at ~10 GFLOP/s. Here each (example, head) pair computes its
-// scores, softmax and products in a scratch row that stays in L1/L2, reading q, k, v straight from
-// the projection's [B, T, H, D] layout (no head-major transposes). Pairs are independent, so
-// splitting them over threads keeps the result bit-for-bit the same.
+// XLA:CPU runs attention with small heads (LEGO's head_dim 16 at T 62) as a few dozen separate
+// batched ops per layer, each a pass over [B, H, T, T] scores in memory, and its batched matmuls
+// with a transposed operand at ~10 GFLOP/s. Here each (example, head) pair computes its scores,
+// softmax and products in scratch that stays in L1/L2, reading q, k, v straight from the
+// projection's [B, T, H, D] layout (no head-major transposes). Pairs are independent, so splitting
+// them over threads keeps the result bit-for-bit the same. models/cpu_kernels.py decides where it
+// runs (where it measured faster than XLA's path) and builds it.
 //
 // Semantics match models/attention.py `_softmax_attention_forward`: logits = (q . k) * scale
 // (+ bias), masked-out keys set to -1e30 (a fully masked row is uniform), softmax over keys.
-// The forward also returns each row's log-sum-exp, from which the backward recomputes the weights.
+// The forward also returns each row's max and 1 / sum, from which the backward recomputes the
+// weights. A second pair of targets, mix, multiplies fixed weights by values (LEGO's fixed heads).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -333,9 +335,10 @@ void for_each_pair(ffi::ThreadPool& pool, const Problem& p, Work work) {
   }
 }
 
+// The call's shapes; mask and bias are null when absent (the FFI still passes placeholders).
 ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
-                        std::optional<ffi::Buffer<ffi::PRED>> mask,
-                        std::optional<ffi::Buffer<ffi::F32>> bias, Problem* p) {
+                        const ffi::Buffer<ffi::PRED>* mask, const ffi::Buffer<ffi::F32>* bias,
+                        Problem* p) {
   auto qd = q.dimensions(), kd = k.dimensions();
   if (qd.size() != 4 || kd.size() != 4)
     return ffi::Error::InvalidArgument("attention: q and k must be [B, T, H, D]");
@@ -355,18 +358,12 @@ ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
   return ffi::Error::Success();
 }
 
-template <typename T>
-std::optional<T> present(std::optional<T> buffer, bool has) {
-  return has ? buffer : std::nullopt;
-}
-
 ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::PRED> mask,
                    ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> out,
                    ffi::ResultBuffer<ffi::F32> stats, bool has_mask, bool has_bias) {
   Problem p;
-  if (auto e = make_problem(q, k, present(std::optional(mask), has_mask),
-                            present(std::optional(bias), has_bias), &p);
+  if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, &p);
       e.failure())
     return e;
   const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
@@ -386,8 +383,7 @@ ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<f
                     ffi::ResultBuffer<ffi::F32> d_v, ffi::ResultBuffer<ffi::F32> d_logits,
                     bool has_mask, bool has_bias) {
   Problem p;
-  if (auto e = make_problem(q, k, present(std::optional(mask), has_mask),
-                            present(std::optional(bias), has_bias), &p);
+  if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, &p);
       e.failure())
     return e;
   const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
@@ -457,49 +453,29 @@ ffi::Error mix_backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights,
   return ffi::Error::Success();
 }
 
+using F32 = ffi::Buffer<ffi::F32>;
+
+// What every attention call takes first: XLA's thread pool, then q, k, v, the mask and the bias.
+auto attention_binding() {
+  return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Arg<F32>()
+      .Arg<ffi::Buffer<ffi::PRED>>().Arg<F32>();
+}
+
+// A mix call: the thread pool, the fixed weights and one [B, T, H, D] array in; one out.
+auto mix_binding() { return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Ret<F32>(); }
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionForward, forward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::PRED>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<bool>("has_mask")
-                                  .Attr<bool>("has_bias"));
+                              attention_binding()  // out, row stats
+                                  .Ret<F32>().Ret<F32>()
+                                  .Attr<bool>("has_mask").Attr<bool>("has_bias"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionBackward, backward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::PRED>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<bool>("has_mask")
-                                  .Attr<bool>("has_bias"));
+                              attention_binding()  // out, row stats, d_out; d_q, d_k, d_v, d_logits
+                                  .Arg<F32>().Arg<F32>().Arg<F32>()
+                                  .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()
+                                  .Attr<bool>("has_mask").Attr<bool>("has_bias"));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MixBackward, mix_backward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward, mix_binding());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MixBackward, mix_backward, mix_binding());
