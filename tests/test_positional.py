@@ -68,6 +68,19 @@ def test_rotary_scores_depend_only_on_relative_offset():
   np.testing.assert_allclose(jnp.linalg.norm(rq, axis=-1), jnp.linalg.norm(q, axis=-1), rtol=1e-5)
 
 
+def test_rotary_tables_from_known_positions_equal_the_traced_ones():
+  """The default positions are NumPy (constant tables, no cos/sin in the step); decoding passes
+  traced positions. Both must rotate alike."""
+  enc = _encoding("rotary")
+  q, k = (jax.random.normal(jax.random.key(i), (2, 50, 4, 8)) for i in range(2))
+  known = jax.jit(lambda q, k: enc.rotate(q, k, np.arange(50)[None]))
+  traced = jax.jit(lambda q, k, p: enc.rotate(q, k, p))
+  for a, b in zip(known(q, k), traced(q, k, jnp.arange(50)[None])):
+    np.testing.assert_allclose(a, b, atol=2e-5)
+  jaxpr = str(jax.make_jaxpr(lambda q, k: enc.rotate(q, k, np.arange(50)[None]))(q, k))
+  assert "cos" not in jaxpr and "sin" not in jaxpr
+
+
 def test_alibi_is_a_per_head_linear_distance_penalty():
   enc = _encoding("alibi")
   pos = jnp.arange(10)[None]
