@@ -44,6 +44,20 @@ def _cpu_signature() -> str:
     return platform.processor()
 
 
+def _cache_dir() -> str:
+  """$SYNTHSTUDIES_CACHE, else ~/.cache/synthstudies, else (a read-only home) the temp folder."""
+  for folder in (os.environ.get("SYNTHSTUDIES_CACHE"), os.path.expanduser("~/.cache/synthstudies"),
+                 os.path.join(tempfile.gettempdir(), f"synthstudies-{getattr(os, 'getuid', lambda: 0)()}")):
+    if folder:
+      try:
+        os.makedirs(folder, exist_ok=True)
+        if os.access(folder, os.W_OK):
+          return folder
+      except OSError:
+        pass
+  raise OSError("no writable folder for the compiled kernel (set SYNTHSTUDIES_CACHE)")
+
+
 def _build(compiler: str) -> str:
   """Path of the compiled library, building it if this machine has not yet."""
   include = jax.ffi.include_dir()
@@ -52,8 +66,7 @@ def _build(compiler: str) -> str:
                compiler.encode(), " ".join(FLAGS).encode(), platform.machine().encode(),
                _cpu_signature().encode()):
     key.update(part)
-  cache = os.environ.get("SYNTHSTUDIES_CACHE", os.path.expanduser("~/.cache/synthstudies"))
-  os.makedirs(cache, exist_ok=True)
+  cache = _cache_dir()
   path = os.path.join(cache, f"attention-{key.hexdigest()[:16]}.so")
   if not os.path.exists(path):
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
