@@ -87,7 +87,8 @@ def _dot_flops(jaxpr, dots: bool) -> int:
     if eqn.primitive.name == "dot_general" and dots:
       (contract, _), _ = eqn.params["dimension_numbers"]
       lhs = eqn.invars[0].aval.shape
-      total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs[i] for i in contract]))
+      contracted = int(np.prod([lhs[i] for i in contract]))
+      total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * contracted
     elif eqn.params.get("target_name") in cpu_kernels.TARGETS.values():
       shapes = [v.aval.shape for v in eqn.invars]
       total += cpu_kernels.matmul_flops(eqn.params["target_name"], shapes)
@@ -266,7 +267,8 @@ def step_runner(config, study):
   one_step = {k: v[0] for k, v in batches[0].items()}
   analysis = trainer.train_step.lower(trainer.abstract_state, one_step).cost_analysis()
   analysis = analysis[0] if isinstance(analysis, list) else analysis
-  kernel_flops = jaxpr_matmul_flops(trainer.train_step, trainer.abstract_state, one_step, dots=False)
+  kernel_flops = jaxpr_matmul_flops(trainer.train_step, trainer.abstract_state, one_step,
+                                    dots=False)
 
   def figures(times: list[float], ceiling: float) -> dict:
     per_step = [t / config.steps_per_call for t in times]

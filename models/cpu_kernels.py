@@ -47,7 +47,8 @@ def _cpu_signature() -> str:
 def _cache_dir() -> str:
   """$SYNTHSTUDIES_CACHE, else ~/.cache/synthstudies, else (a read-only home) the temp folder."""
   for folder in (os.environ.get("SYNTHSTUDIES_CACHE"), os.path.expanduser("~/.cache/synthstudies"),
-                 os.path.join(tempfile.gettempdir(), f"synthstudies-{getattr(os, 'getuid', lambda: 0)()}")):
+                 os.path.join(tempfile.gettempdir(),
+                              f"synthstudies-{getattr(os, 'getuid', lambda: 0)()}")):
     if folder:
       try:
         os.makedirs(folder, exist_ok=True)
@@ -62,9 +63,9 @@ def _build(compiler: str) -> str:
   """Path of the compiled library, building it if this machine has not yet."""
   include = jax.ffi.include_dir()
   key = hashlib.sha256()
-  for part in (open(SOURCE, "rb").read(), open(os.path.join(include, "xla/ffi/api/ffi.h"), "rb").read(),
-               compiler.encode(), " ".join(FLAGS).encode(), platform.machine().encode(),
-               _cpu_signature().encode()):
+  header = os.path.join(include, "xla/ffi/api/ffi.h")
+  for part in (open(SOURCE, "rb").read(), open(header, "rb").read(), compiler.encode(),
+               " ".join(FLAGS).encode(), platform.machine().encode(), _cpu_signature().encode()):
     key.update(part)
   cache = _cache_dir()
   path = os.path.join(cache, f"attention-{key.hexdigest()[:16]}.so")
@@ -107,7 +108,8 @@ def usable(q, k) -> bool:
   """Whether `attention` can run these float32 [B, T, H, D] inputs here (one CPU device)."""
   return (jax.default_backend() == "cpu" and jax.device_count() == 1
           and q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
-          and q.shape[1] * k.shape[1] <= MAX_SCORES and q.shape[-1] * k.shape[1] <= MAX_DIM_TIMES_KEYS
+          and q.shape[1] * k.shape[1] <= MAX_SCORES
+          and q.shape[-1] * k.shape[1] <= MAX_DIM_TIMES_KEYS
           and attention_kernel() is not None)
 
 
@@ -120,7 +122,8 @@ def matmul_flops(target: str, shapes) -> int:
     (_, heads, q_len, k_len), (batch, *_, dim) = shapes[:2]
     return 2 * batch * heads * q_len * k_len * dim
   (batch, q_len, heads, dim), (_, k_len, *_) = shapes[:2]
-  return (2 if target == TARGETS["AttentionForward"] else 4) * 2 * batch * heads * q_len * k_len * dim
+  products = 2 if target == TARGETS["AttentionForward"] else 4
+  return products * 2 * batch * heads * q_len * k_len * dim
 
 
 def _operands(q, k, mask, bias):

@@ -19,9 +19,9 @@ needs_compiler = pytest.mark.skipif(
 
 
 def _inputs(batch, q_len, k_len, heads, dim, seed=0):
-  keys = jax.random.split(jax.random.key(seed), 4)
-  shapes = [(batch, q_len, heads, dim)] + [(batch, k_len, heads, dim)] * 2 + [(batch, q_len, heads, dim)]
-  return [jax.random.normal(key, shape) for key, shape in zip(keys, shapes)]
+  rngs = jax.random.split(jax.random.key(seed), 4)
+  queries, keys = (batch, q_len, heads, dim), (batch, k_len, heads, dim)
+  return [jax.random.normal(rng, shape) for rng, shape in zip(rngs, [queries, keys, keys, queries])]
 
 
 def _values_and_grads(attend, q, k, v, d_out, bias):

@@ -120,7 +120,8 @@ void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, c
     v8 acc[R][G] = {};
     for (int64_t c = 0; c < p.dim; ++c) {
       v8 bc[G];
-      for (int u = 0; u < G; ++u) bc[u] = u < vectors ? load(b_t + c * keys + j + u * kLanes) : v8{};
+      for (int u = 0; u < G; ++u)
+        bc[u] = u < vectors ? load(b_t + c * keys + j + u * kLanes) : v8{};
       for (int r = 0; r < R; ++r)
         for (int u = 0; u < G; ++u) acc[r][u] += a[r * a_stride + c] * bc[u];
     }
@@ -298,7 +299,8 @@ ffi::Error with_blocks(int64_t dim, F f) {
     case 48: f.template operator()<6>(); break;
     case 56: f.template operator()<7>(); break;
     case 64: f.template operator()<8>(); break;
-    default: return ffi::Error::InvalidArgument("attention kernel: head_dim must be 8, 16, ..., 64");
+    default:
+      return ffi::Error::InvalidArgument("attention kernel: head_dim must be 8, 16, ..., 64");
   }
   return ffi::Error::Success();
 }
@@ -462,7 +464,9 @@ auto attention_binding() {
 }
 
 // A mix call: the thread pool, the fixed weights and one [B, T, H, D] array in; one out.
-auto mix_binding() { return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Ret<F32>(); }
+auto mix_binding() {
+  return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Ret<F32>();
+}
 
 }  // namespace
 
