@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import ml_collections
+import numpy as np
 from flax import nnx
 
 from models import attention as attention_lib

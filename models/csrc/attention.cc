@@ -84,7 +84,7 @@ struct Problem {
   int64_t mask_batch_stride = 0;
   const float* bias = nullptr;
   int64_t bias_batch_stride = 0, bias_head_stride = 0;
-  float scale;
+  float scale = 1.f;  // 1 / sqrt(dim) for attention; unused by mix
 
   int64_t keys() const { return round_up(k_len); }  // score rows padded to whole vectors
   int64_t row_stride() const { return heads * dim; }
@@ -101,10 +101,16 @@ struct Scratch {
         v_t(p.dim * p.keys()), d_k_t(p.dim * p.keys()), d_v_t(p.dim * p.keys()) {}
 };
 
+// One pair's k_len rows of x (row_stride apart) into x_t [D, keys], zero past k_len; and back.
 void transpose_rows(const float* x, const Problem& p, float* x_t) {
   std::fill(x_t, x_t + p.dim * p.keys(), 0.f);
   for (int64_t j = 0; j < p.k_len; ++j)
     for (int64_t c = 0; c < p.dim; ++c) x_t[c * p.keys() + j] = x[j * p.row_stride() + c];
+}
+
+void untranspose_rows(const float* x_t, const Problem& p, float* x) {
+  for (int64_t j = 0; j < p.k_len; ++j)
+    for (int64_t c = 0; c < p.dim; ++c) x[j * p.row_stride() + c] = x_t[c * p.keys() + j];
 }
 
 // rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and every padded key
@@ -280,11 +286,8 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
   // d_k^T = scale * q^T d_logits, d_v^T = d_out^T weights
   transposed_times(q + qo, rs, s.d_logits.data(), p, p.scale, s.d_k_t.data());
   transposed_times(d_out + qo, rs, s.weights.data(), p, 1.f, s.d_v_t.data());
-  for (int64_t j = 0; j < p.k_len; ++j)
-    for (int64_t c = 0; c < p.dim; ++c) {
-      d_k[ko + j * rs + c] = s.d_k_t[c * keys + j];
-      d_v[ko + j * rs + c] = s.d_v_t[c * keys + j];
-    }
+  untranspose_rows(s.d_k_t.data(), p, d_k + ko);
+  untranspose_rows(s.d_v_t.data(), p, d_v + ko);
 }
 
 // Calls f.template operator()<DB>() with DB = D / 8 as a compile-time constant (D in 8..64).
@@ -449,8 +452,7 @@ ffi::Error mix_backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights,
       std::fill(s.weights.data() + i * keys + p.k_len, s.weights.data() + (i + 1) * keys, 0.f);
     }
     transposed_times(gd + p.q_offset(b, h), rs, s.weights.data(), p, 1.f, s.d_v_t.data());
-    for (int64_t j = 0; j < p.k_len; ++j)
-      for (int64_t c = 0; c < p.dim; ++c) dv[p.k_offset(b, h) + j * rs + c] = s.d_v_t[c * keys + j];
+    untranspose_rows(s.d_v_t.data(), p, dv + p.k_offset(b, h));
   });
   return ffi::Error::Success();
 }
