@@ -345,25 +345,25 @@ class LegoAttention(nnx.Module):
                            + [association] * self.association, axis=1)
 
   def project(self, x):
-    """v [B, T, H, head_dim] and, with learned heads, q and k [B, T, H - fixed, head_dim]: one
-    matmul through the value and query/key kernels side by side (at the default LEGO shapes two
-    [64, 64] matmuls and their weight gradients made the step 6% slower)."""
+    """v of the fixed heads [B, T, fixed, head_dim], and of the learned heads, q and k [B, T,
+    H - fixed, head_dim]: one matmul through the value and query/key kernels side by side (at the
+    default LEGO shapes two [64, 64] matmuls and their weight gradients made the step 6% slower),
+    split once (a split's gradient is one concatenate)."""
     d, h, head_dim = self.v.shape
     kernels = [self.v[...].reshape(d, h * head_dim)]
     if self.qk is not None:
       kernels.append(self.qk[...].reshape(d, -1))
     y = dense(x, jnp.concatenate(kernels, axis=1).astype(x.dtype))
-    values = h * head_dim
-    bounds = [values, values + (h - self.fixed) * head_dim] if self.qk is not None else []
-    return [part.reshape(*x.shape[:-1], -1, head_dim) for part in jnp.split(y, bounds, axis=-1)]
+    heads = [self.fixed, h - self.fixed] + [h - self.fixed] * (2 if self.qk is not None else 0)
+    parts = jnp.split(y, np.cumsum(heads)[:-1] * head_dim, axis=-1)
+    return [part.reshape(*x.shape[:-1], n, head_dim) for part, n in zip(parts, heads)]
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
-    v, *qk = self.project(x)
-    v_fixed, v_learned = jnp.split(v, [self.fixed], axis=2)  # a split's gradient: one concatenate
+    v_fixed, v_learned, *qk = self.project(x)
     ys, weights = [], []
     if self.fixed:
       fixed = self.fixed_patterns(tokens, key_mask)
-      kernel = not capture and self.implementation is None and cpu_kernels.usable(v, v)
+      kernel = not capture and self.implementation is None and cpu_kernels.usable(v_fixed, v_fixed)
       ys.append(cpu_kernels.mix(fixed, v_fixed) if kernel else weighted_values(fixed, v_fixed))
       weights.append(fixed)
     if qk:

@@ -3,8 +3,12 @@
 The C++ source is compiled once per machine with the system's C++ compiler into a cache folder
 (`$SYNTHSTUDIES_CACHE`, else `~/.cache/synthstudies`), keyed by the source, jaxlib's FFI headers,
 the compiler and the CPU, so a shared home directory on a mixed cluster never loads a binary built
-for another CPU. Without a compiler, or on a build error, `attention_kernel()` is None (with one
-warning) and callers use their pure-JAX path.
+for another CPU. Without a compiler, or on a build error, `kernels()` is None (with one warning)
+and callers use their pure-JAX path.
+
+  attention(q, k, v, mask, bias), mix(weights, v)   csrc/attention.cc: softmax, fixed patterns
+  norm(x, scale, bias, centred)                     csrc/norm.cc: LayerNorm / RMSNorm
+  bias_gelu(y, bias)                                csrc/gelu.cc: the GPT-2 MLP's activation
 """
 from __future__ import annotations
 
@@ -22,11 +26,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SOURCE = os.path.join(os.path.dirname(__file__), "csrc", "attention.cc")
+_CSRC = os.path.join(os.path.dirname(__file__), "csrc")
+SOURCES = [os.path.join(_CSRC, name) for name in ("attention.cc", "norm.cc", "gelu.cc")]
+HEADERS = [os.path.join(_CSRC, "common.h")]
 FLAGS = ["-O3", "-march=native", "-std=c++20", "-shared", "-fPIC"]
 TARGETS = {"AttentionForward": "synthstudies_attention_forward",
            "AttentionBackward": "synthstudies_attention_backward",
-           "MixForward": "synthstudies_mix_forward", "MixBackward": "synthstudies_mix_backward"}
+           "MixForward": "synthstudies_mix_forward", "MixBackward": "synthstudies_mix_backward",
+           "NormForward": "synthstudies_norm_forward", "NormBackward": "synthstudies_norm_backward",
+           "BiasGeluForward": "synthstudies_bias_gelu_forward",
+           "BiasGeluBackward": "synthstudies_bias_gelu_backward"}
 HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up to 8 of them
 MAX_SCORES = 2**18  # per (example, head): the scratch rows of longer sequences leave the cache
 # Where the kernel beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md): head_dim x
@@ -64,16 +73,18 @@ def _build(compiler: str) -> str:
   include = jax.ffi.include_dir()
   key = hashlib.sha256()
   header = os.path.join(include, "xla/ffi/api/ffi.h")
-  for part in (open(SOURCE, "rb").read(), open(header, "rb").read(), compiler.encode(),
-               " ".join(FLAGS).encode(), platform.machine().encode(), _cpu_signature().encode()):
-    key.update(part)
+  for name in SOURCES + HEADERS + [header]:
+    with open(name, "rb") as f:
+      key.update(f.read())
+  for part in (compiler, " ".join(FLAGS), platform.machine(), _cpu_signature()):
+    key.update(part.encode())
   cache = _cache_dir()
-  path = os.path.join(cache, f"attention-{key.hexdigest()[:16]}.so")
+  path = os.path.join(cache, f"kernels-{key.hexdigest()[:16]}.so")
   if not os.path.exists(path):
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
     os.close(fd)
     try:
-      subprocess.run([compiler, *FLAGS, "-isystem", include, SOURCE, "-o", tmp], check=True,
+      subprocess.run([compiler, *FLAGS, "-isystem", include, *SOURCES, "-o", tmp], check=True,
                      capture_output=True, text=True)
       os.replace(tmp, path)  # atomic: concurrent runs of a sweep never load a half-written file
     finally:
@@ -83,7 +94,7 @@ def _build(compiler: str) -> str:
 
 
 @functools.cache
-def attention_kernel() -> dict[str, str] | None:
+def kernels() -> dict[str, str] | None:
   """The registered FFI target names, or None when the kernel cannot be built here."""
   if os.environ.get("SYNTHSTUDIES_CPU_KERNELS", "1") == "0":
     return None
@@ -94,7 +105,7 @@ def attention_kernel() -> dict[str, str] | None:
     library = ctypes.cdll.LoadLibrary(_build(compiler))
   except (OSError, subprocess.CalledProcessError) as error:
     detail = getattr(error, "stderr", "") or str(error)
-    warnings.warn(f"CPU attention kernel unavailable, using XLA's fusions: {detail.strip()[:300]}")
+    warnings.warn(f"CPU kernels unavailable, using XLA's fusions: {detail.strip()[:300]}")
     return None
   if not _REGISTERED:  # XLA keeps a process-wide registry: once per process
     for symbol, name in TARGETS.items():
@@ -104,20 +115,32 @@ def attention_kernel() -> dict[str, str] | None:
   return TARGETS
 
 
+def _one_cpu() -> bool:
+  """The kernels see whole arrays: one CPU device, no mesh to split them over."""
+  return jax.default_backend() == "cpu" and jax.device_count() == 1
+
+
 def usable(q, k) -> bool:
   """Whether `attention` can run these float32 [B, T, H, D] inputs here (one CPU device)."""
-  return (jax.default_backend() == "cpu" and jax.device_count() == 1
-          and q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
+  return (_one_cpu() and q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
           and q.shape[1] * k.shape[1] <= MAX_SCORES
           and q.shape[-1] * k.shape[1] <= MAX_DIM_TIMES_KEYS
-          and attention_kernel() is not None)
+          and kernels() is not None)
+
+
+def rows_usable(x) -> bool:
+  """Whether `norm` and `bias_gelu` can run on this float32 [..., width] input here (one CPU
+  device, width 8k)."""
+  return _one_cpu() and x.dtype == jnp.float32 and x.shape[-1] % 8 == 0 and kernels() is not None
 
 
 def matmul_flops(target: str, shapes) -> int:
   """The matmul FLOPs of one call of `target` on inputs of these shapes, as the pure-JAX path
   counts them: attention's forward two products (q k^T, weights v) and backward four (d_v,
   d_weights, d_q, d_k; the recomputed q k^T is the kernel's cost, not the algorithm's); a fixed
-  mix's one each way."""
+  mix's one each way; the row kernels' (norm, bias_gelu) none."""
+  if target.startswith(("synthstudies_norm", "synthstudies_bias_gelu")):
+    return 0
   if target in (TARGETS["MixForward"], TARGETS["MixBackward"]):
     (_, heads, q_len, k_len), (batch, *_, dim) = shapes[:2]
     return 2 * batch * heads * q_len * k_len * dim
@@ -144,9 +167,9 @@ def attention(q, k, v, mask, bias):
 
 
 def _registered() -> dict[str, str]:
-  targets = attention_kernel()
+  targets = kernels()
   if targets is None:
-    raise RuntimeError("the CPU attention kernel is not available here; check usable() first")
+    raise RuntimeError("the CPU kernels are not available here; check usable() first")
   return targets
 
 
@@ -206,3 +229,62 @@ def _mix_backward(residuals, d_out):
 
 
 mix.defvjp(_mix_forward, _mix_backward)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def norm(x, scale, bias, centred: bool):
+  """LayerNorm (centred) or RMSNorm of x [..., width] by the kernel, `models.transformer.Norm`'s
+  arithmetic: (x - mean) / sqrt(var + 1e-6) * scale (+ bias; None for none), mean 0 uncentred."""
+  return _norm_forward(x, scale, bias, centred)[0]
+
+
+def _norm_forward(x, scale, bias, centred):
+  y, stats = jax.ffi.ffi_call(
+      _registered()["NormForward"],
+      (jax.ShapeDtypeStruct(x.shape, jnp.float32),
+       jax.ShapeDtypeStruct(x.shape[:-1] + (2,), jnp.float32)),  # each row's mean, 1 / std
+      vmap_method="sequential")(x, scale, _bias_or_zeros(bias, x), centred=centred,
+                                has_bias=bias is not None)
+  return y, (x, scale, bias, stats)
+
+
+def _norm_backward(centred, residuals, d_y):
+  x, scale, bias, stats = residuals
+  d_x, d_scale, d_bias = jax.ffi.ffi_call(
+      _registered()["NormBackward"],
+      (jax.ShapeDtypeStruct(x.shape, jnp.float32),) + (jax.ShapeDtypeStruct(scale.shape,
+                                                                              jnp.float32),) * 2,
+      vmap_method="sequential")(x, scale, stats, d_y, centred=centred)
+  return d_x, d_scale, None if bias is None else d_bias
+
+
+norm.defvjp(_norm_forward, _norm_backward)
+
+
+@jax.custom_vjp
+def bias_gelu(y, bias):
+  """jax.nn.gelu(y + bias) (tanh form) of y [..., width] by the kernel; bias [width] or None."""
+  return jax.ffi.ffi_call(_registered()["BiasGeluForward"],
+                          jax.ShapeDtypeStruct(y.shape, jnp.float32),
+                          vmap_method="sequential")(y, _bias_or_zeros(bias, y),
+                                                    has_bias=bias is not None)
+
+
+def _bias_or_zeros(bias, y):
+  return jnp.zeros(y.shape[-1:], jnp.float32) if bias is None else bias
+
+
+def _bias_gelu_forward(y, bias):
+  return bias_gelu(y, bias), (y, bias)
+
+
+def _bias_gelu_backward(residuals, d_out):
+  y, bias = residuals
+  d_y, d_bias = jax.ffi.ffi_call(
+      _registered()["BiasGeluBackward"],
+      (jax.ShapeDtypeStruct(y.shape, jnp.float32), jax.ShapeDtypeStruct(y.shape[-1:], jnp.float32)),
+      vmap_method="sequential")(y, _bias_or_zeros(bias, y), d_out, has_bias=bias is not None)
+  return d_y, None if bias is None else d_bias
+
+
+bias_gelu.defvjp(_bias_gelu_forward, _bias_gelu_backward)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from models import cpu_kernels
 from models.linear import dense, dense_transposed
 from models.params import kernel_std, param, zeros
 
@@ -37,14 +38,21 @@ class MLP(nnx.Module):
     self.wo, self.bo = kernel(f, residual_output=True), bias(d, "embed")
 
   def __call__(self, x):
-    h = self._in(x, self.wi, self.bi)
     if self.kind == "gelu":
-      h = jax.nn.gelu(h)
+      h = self._gelu_in(x)
     elif self.kind == "silu":
-      h = jax.nn.silu(h)
+      h = jax.nn.silu(self._in(x, self.wi, self.bi))
     else:
-      h = jax.nn.silu(self._in(x, self.wg, None)) * h
+      h = jax.nn.silu(self._in(x, self.wg, None)) * self._in(x, self.wi, self.bi)
     return self._out(h), jnp.zeros((), jnp.float32)
+
+  def _gelu_in(self, x):
+    """gelu(x W_in + b_in); on one CPU its bias and gelu by a kernel, one pass each way."""
+    y = self._in(x, self.wi, None)
+    b = None if self.bi is None else self._broadcast(self.bi, y)
+    if not self.stacked and cpu_kernels.rows_usable(y):
+      return cpu_kernels.bias_gelu(y, b)
+    return jax.nn.gelu(y if b is None else y + b)
 
   def _in(self, x, w, b):
     w = w[...].astype(x.dtype)

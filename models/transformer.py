@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from models import attention as attention_lib
+from models import cpu_kernels
 from models import mlp as mlp_lib
 from models import positional as positional_lib
 from models.linear import dense
@@ -121,11 +122,14 @@ class Norm(nnx.Module):
     self.bias = zeros((dim,), ("embed",)) if config.bias else None
 
   def __call__(self, x):
+    bias = None if self.bias is None else self.bias[...]
+    if cpu_kernels.rows_usable(x):  # one pass each way, not XLA's ~10 (models/csrc/norm.cc)
+      return cpu_kernels.norm(x, self.scale[...], bias, self.centred)
     y = x.astype(jnp.float32)
     if self.centred:
       y = y - y.mean(-1, keepdims=True)
     y = y * jax.lax.rsqrt(jnp.square(y).mean(-1, keepdims=True) + 1e-6) * self.scale[...]
-    return (y if self.bias is None else y + self.bias[...]).astype(x.dtype)
+    return (y if bias is None else y + bias).astype(x.dtype)
 
 
 @jax.custom_vjp

@@ -1,6 +1,7 @@
-"""The C++ CPU attention kernel (models/cpu_kernels.py) against autodiff of the reference path:
+"""The C++ CPU kernels (models/cpu_kernels.py) against autodiff of the pure-JAX paths: attention's
 outputs and every gradient, under masks, biases, padded key rows and every supported head size;
-bit-for-bit repeatable across its threads; and the pure-JAX path taking over where it cannot run."""
+the norms' with and without centring and bias; bit-for-bit repeatable across their threads; and the
+pure-JAX paths taking over where they cannot run."""
 import shutil
 
 import jax
@@ -13,6 +14,8 @@ from flax import nnx
 from models import Transformer, model_config
 from models import attention as attn_lib
 from models import cpu_kernels
+from models import mlp as mlp_lib
+from models import transformer as transformer_lib
 
 needs_compiler = pytest.mark.skipif(
     shutil.which("c++") is None and shutil.which("g++") is None, reason="no C++ compiler here")
@@ -121,16 +124,104 @@ def test_fast_attention_takes_the_kernel_only_where_it_fits():
 
 
 def test_without_a_compiler_the_jax_path_takes_over(monkeypatch, tmp_path):
-  cpu_kernels.attention_kernel.cache_clear()
+  cpu_kernels.kernels.cache_clear()
   monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
   monkeypatch.setenv("SYNTHSTUDIES_CACHE", str(tmp_path))
   try:
-    with pytest.warns(UserWarning, match="CPU attention kernel unavailable"):
-      assert cpu_kernels.attention_kernel() is None
+    with pytest.warns(UserWarning, match="CPU kernels unavailable"):
+      assert cpu_kernels.kernels() is None
     q, k, v, _ = _inputs(2, 8, 8, 2, 16)
-    assert not cpu_kernels.usable(q, k)
+    assert not cpu_kernels.usable(q, k) and not cpu_kernels.rows_usable(q)
     out = attn_lib.fast_attention(q, k, v, causal=False)
     np.testing.assert_allclose(out, attn_lib.reference_attention(q, k, v, causal=False)[0],
                                atol=1e-5)
   finally:
-    cpu_kernels.attention_kernel.cache_clear()  # later tests build (or load) the real one again
+    cpu_kernels.kernels.cache_clear()  # later tests build (or load) the real one again
+
+
+def _norm(kind, bias, width):
+  """A `Norm` (random scale and bias) as a pure function of (x, its parameters), and those."""
+  module = transformer_lib.Norm(model_config(d_model=width, norm=kind, bias=bias), nnx.Rngs(0))
+  module.scale[...] = 1 + 0.1 * jax.random.normal(jax.random.key(5), (width,))
+  if bias:
+    module.bias[...] = 0.1 * jax.random.normal(jax.random.key(6), (width,))
+  graph, params = nnx.split(module)
+  return lambda x, params: nnx.merge(graph, params)(x), params
+
+
+def _norm_values_and_grads(norm, params, x, d_y):
+  return jax.value_and_grad(lambda x, params: (norm(x, params) * d_y).sum(),
+                            argnums=(0, 1))(x, params)
+
+
+@needs_compiler
+@pytest.mark.parametrize("kind,bias,shape", [
+    ("layernorm", True, (64, 62, 64)),   # the LEGO default's residual stream: 62 chunks of rows
+    ("layernorm", False, (3, 5, 24)),    # rows fewer than a chunk
+    ("rmsnorm", False, (2, 70, 512)),    # a last chunk of 12 rows; a wide row
+    ("rmsnorm", True, (9, 8)),
+])
+def test_norm_kernel_equals_autodiff_of_the_jax_norm(monkeypatch, kind, bias, shape):
+  x = 3 * jax.random.normal(jax.random.key(1), shape) + 1
+  d_y = jax.random.normal(jax.random.key(2), shape)
+  norm, params = _norm(kind, bias, shape[-1])
+  assert "synthstudies_norm_forward" in str(jax.make_jaxpr(norm)(x, params))
+  got = _norm_values_and_grads(norm, params, x, d_y)
+  monkeypatch.setattr(cpu_kernels, "rows_usable", lambda x: False)
+  want = _norm_values_and_grads(norm, params, x, d_y)
+  assert got[0] == pytest.approx(float(want[0]), rel=1e-5, abs=1e-3)
+  for g, w in zip(jax.tree.leaves(got[1]), jax.tree.leaves(want[1]), strict=True):
+    np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)  # x, then the parameters
+
+
+@needs_compiler
+@pytest.mark.parametrize("has_bias,shape", [(True, (64, 62, 128)), (False, (3, 5, 24))])
+def test_bias_gelu_kernel_equals_autodiff_of_jax_gelu(has_bias, shape):
+  y = 3 * jax.random.normal(jax.random.key(1), shape)
+  bias = jax.random.normal(jax.random.key(2), shape[-1:]) if has_bias else None
+  d_out = jax.random.normal(jax.random.key(3), shape)
+  grads = lambda f: jax.value_and_grad(lambda y, b: (f(y, b) * d_out).sum(), (0, 1))(y, bias)
+  got = grads(cpu_kernels.bias_gelu)
+  want = grads(lambda y, b: jax.nn.gelu(y if b is None else y + b))
+  assert got[0] == pytest.approx(float(want[0]), rel=1e-5)
+  np.testing.assert_allclose(got[1][0], want[1][0], atol=1e-4, rtol=1e-4)
+  if has_bias:
+    np.testing.assert_allclose(got[1][1], want[1][1], atol=1e-3, rtol=1e-4)  # 3968 rows summed
+  else:
+    assert got[1][1] is None
+
+
+@needs_compiler
+def test_gpt2_mlp_takes_the_gelu_kernel_and_matches_the_jax_path(monkeypatch):
+  mlp = mlp_lib.MLP(model_config(d_model=16, d_ff=32), nnx.Rngs(0))
+  x = jax.random.normal(jax.random.key(1), (2, 5, 16))
+  assert "synthstudies_bias_gelu_forward" in str(jax.make_jaxpr(lambda x: mlp(x))(x))
+  got = mlp(x)[0]
+  monkeypatch.setattr(cpu_kernels, "rows_usable", lambda x: False)
+  np.testing.assert_allclose(got, mlp(x)[0], atol=1e-5, rtol=1e-5)
+
+
+@needs_compiler
+def test_row_kernels_are_bit_for_bit_repeatable():
+  """Chunks of rows are split over threads; the column sums (scale and bias gradients) add the
+  chunks' partial sums in a fixed order, so no result depends on which thread ran which chunk."""
+  x = jax.random.normal(jax.random.key(1), (16, 100, 64))
+  d_y = jax.random.normal(jax.random.key(2), x.shape)
+  norm, params = _norm("layernorm", True, 64)
+  bias = jnp.linspace(-1, 1, 64)
+  gelu = jax.grad(lambda x, b: (cpu_kernels.bias_gelu(x, b) * d_y).sum(), (0, 1))
+  step = jax.jit(lambda x: (_norm_values_and_grads(norm, params, x, d_y), gelu(x, bias)))
+  first = jax.tree.leaves(step(x))
+  for _ in range(3):
+    for a, b in zip(first, jax.tree.leaves(step(x))):
+      np.testing.assert_array_equal(a, b)
+
+
+@needs_compiler
+def test_norm_takes_the_kernel_only_where_it_fits():
+  uses_kernel = lambda x: "synthstudies_norm" in str(jax.make_jaxpr(
+      _norm("layernorm", True, x.shape[-1])[0])(x, _norm("layernorm", True, x.shape[-1])[1]))
+  x = jnp.ones((2, 3, 16))
+  assert uses_kernel(x)
+  assert not uses_kernel(jnp.ones((2, 3, 12)))       # width not a whole number of vectors
+  assert not uses_kernel(x.astype(jnp.bfloat16))

@@ -13,68 +13,18 @@
 // The forward also returns each row's max and 1 / sum, from which the backward recomputes the
 // weights. A second pair of targets, mix, multiplies fixed weights by values (LEGO's fixed heads).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
 
-#include "xla/ffi/api/ffi.h"
-
-namespace ffi = xla::ffi;
+#include "common.h"
 
 namespace {
 
+using namespace synthstudies;
+
 constexpr float kMaskedLogit = -1e30f;  // models.attention.NEG_INF
-
-// Eight floats: GCC/Clang vector extensions, lowered to AVX or NEON by the compiler. A scalar in
-// an arithmetic expression with a vector is broadcast.
-typedef float v8 __attribute__((vector_size(32)));
-constexpr int64_t kLanes = 8;
-
-inline v8 load(const float* p) {
-  v8 x;
-  std::memcpy(&x, p, sizeof x);
-  return x;
-}
-inline void store(float* p, v8 x) { std::memcpy(p, &x, sizeof x); }
-inline float lane_sum(v8 x) {
-  float sum = 0.f;
-  for (int l = 0; l < kLanes; ++l) sum += x[l];
-  return sum;
-}
-inline float lane_max(v8 x) {
-  float max = x[0];
-  for (int l = 1; l < kLanes; ++l) max = std::max(max, x[l]);
-  return max;
-}
-inline int64_t round_up(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
-
-// exp of eight softmax logits, branch-free: Cody-Waite reduction to r in [-ln2/2, ln2/2], a
-// degree-7 Taylor polynomial (relative error < 6e-9), the exponent added in the float's bits.
-// Below -87.3 the result is 0, as in float32 (masked keys: -1e30 minus the row's max).
-inline v8 exp8(v8 x) {
-  const v8 lo = v8{} - 87.3f, hi = v8{} + 88.7f;
-  v8 clamped = x < lo ? lo : x;
-  clamped = clamped > hi ? hi : clamped;
-  const v8 n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
-  const v8 r = (clamped - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-  v8 p = r * (1.f / 5040) + 1.f / 720;
-  p = p * r + 1.f / 120;
-  p = p * r + 1.f / 24;
-  p = p * r + 1.f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  typedef int32_t i8 __attribute__((vector_size(32)));
-  i8 bits;
-  std::memcpy(&bits, &p, sizeof bits);
-  bits += __builtin_convertvector(n, i8) << 23;
-  v8 result;
-  std::memcpy(&result, &bits, sizeof result);
-  return x < lo ? v8{} : result;
-}
 
 // Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D]; mask [Bm, Tq, Tk]
 // (Bm 1 or B) or none; bias [Bb, Hb, Tq, Tk] (each 1 or full) or none. D is a multiple of 8.
@@ -308,36 +258,10 @@ ffi::Error with_blocks(int64_t dim, F f) {
   return ffi::Error::Success();
 }
 
-// Runs work(pair, scratch) for every (example, head) pair: the calling thread and up to
-// num_threads - 1 tasks on XLA's pool take pairs from one counter. The caller never waits for a
-// task that has not started (XLA may run tasks late, or on the caller itself), so it cannot
-// deadlock. It waits for the tasks that have: `active` counts them, and a task that starts after
-// every pair was claimed stops without touching the call's arguments, which may be gone.
+// Runs work(pair, scratch) for every (example, head) pair, in parallel.
 template <typename Work>
 void for_each_pair(ffi::ThreadPool& pool, const Problem& p, Work work) {
-  struct Shared {
-    std::atomic<int64_t> next{0}, done{0}, active{0};
-  };
-  auto shared = std::make_shared<Shared>();
-  const int64_t pairs = p.batch * p.heads;
-  auto drain = [shared, pairs, &p, &work] {
-    Scratch scratch(p);
-    for (int64_t pair; (pair = shared->next.fetch_add(1)) < pairs;) {
-      work(pair, scratch);
-      shared->done.fetch_add(1);
-    }
-  };
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), pairs) - 1;
-  for (int64_t t = 0; t < helpers; ++t) {
-    pool.Schedule([shared, pairs, drain] {
-      shared->active.fetch_add(1);
-      if (shared->next.load() < pairs) drain();
-      shared->active.fetch_sub(1);
-    });
-  }
-  drain();
-  while (shared->done.load() < pairs || shared->active.load() > 0) {
-  }
+  for_each_task(pool, p.batch * p.heads, [&p] { return Scratch(p); }, work);
 }
 
 // The call's shapes; mask and bias are null when absent (the FFI still passes placeholders).
