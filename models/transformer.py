@@ -155,8 +155,12 @@ gradient_wall.defvjp(lambda x: (x, None), _gradient_wall_bwd)
 
 
 def residual_add(x, y):
-  """x + y; on CPU behind a gradient wall (a GPU would pay a host sync per conditional)."""
-  return gradient_wall(x + y) if jax.default_backend() == "cpu" else x + y
+  """x + y; behind a gradient wall where XLA:CPU differentiates the norms itself. A GPU would pay
+  a host sync per conditional; the norm kernel's backward is one opaque call that XLA cannot fuse
+  into the weight gradients (without the wall the default LEGO and knowledge steps ran 1.04x
+  faster, the arithmetic one 0.985x: docs/performance.md)."""
+  wall = jax.default_backend() == "cpu" and not cpu_kernels.rows_usable(x)
+  return gradient_wall(x + y) if wall else x + y
 
 
 class Block(nnx.Module):

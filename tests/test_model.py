@@ -10,6 +10,7 @@ from flax import nnx
 
 from models import Transformer, model_config
 from models import attention as attn_lib
+from models import cpu_kernels
 from models import linear as linear_lib
 from models import mlp as mlp_lib
 from models import transformer as transformer_lib
@@ -185,9 +186,14 @@ def _loss_grad(model, tokens):
 
 
 def test_gradient_wall_keeps_gradients_and_stops_recomputation(monkeypatch):
-  """On CPU each residual add sits behind a gradient wall (one conditional in the backward): the
-  gradients are those of the plain add (to float reassociation)."""
+  """Where XLA:CPU differentiates the norms, each residual add sits behind a gradient wall (one
+  conditional in the backward): the gradients are those of the plain add (to float
+  reassociation). The norm kernel's backward needs none."""
   model, tokens = _model(num_layers=4, causal=True), _tokens()
+  if cpu_kernels.kernels() is not None:
+    grad, params = _loss_grad(model, tokens)
+    assert " conditional(" not in grad.lower(params).compile().as_text()
+  monkeypatch.setattr(cpu_kernels, "rows_usable", lambda x: False)
   grad, params = _loss_grad(model, tokens)
   hlo = grad.lower(params).compile().as_text()
   assert hlo.count(" conditional(") == 2 * 4
