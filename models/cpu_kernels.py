@@ -231,6 +231,11 @@ def _mix_backward(residuals, d_out):
 mix.defvjp(_mix_forward, _mix_backward)
 
 
+def _bias_or_zeros(bias, y):
+  """The kernels' bias operand: zeros standing in for none (their has_bias says which)."""
+  return jnp.zeros(y.shape[-1:], jnp.float32) if bias is None else bias
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def norm(x, scale, bias, centred: bool):
   """LayerNorm (centred) or RMSNorm of x [..., width] by the kernel, `models.transformer.Norm`'s
@@ -250,10 +255,10 @@ def _norm_forward(x, scale, bias, centred):
 
 def _norm_backward(centred, residuals, d_y):
   x, scale, bias, stats = residuals
+  per_column = jax.ShapeDtypeStruct(scale.shape, jnp.float32)
   d_x, d_scale, d_bias = jax.ffi.ffi_call(
       _registered()["NormBackward"],
-      (jax.ShapeDtypeStruct(x.shape, jnp.float32),) + (jax.ShapeDtypeStruct(scale.shape,
-                                                                              jnp.float32),) * 2,
+      (jax.ShapeDtypeStruct(x.shape, jnp.float32), per_column, per_column),
       vmap_method="sequential")(x, scale, stats, d_y, centred=centred)
   return d_x, d_scale, None if bias is None else d_bias
 
@@ -268,10 +273,6 @@ def bias_gelu(y, bias):
                           jax.ShapeDtypeStruct(y.shape, jnp.float32),
                           vmap_method="sequential")(y, _bias_or_zeros(bias, y),
                                                     has_bias=bias is not None)
-
-
-def _bias_or_zeros(bias, y):
-  return jnp.zeros(y.shape[-1:], jnp.float32) if bias is None else bias
 
 
 def _bias_gelu_forward(y, bias):
