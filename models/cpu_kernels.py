@@ -236,10 +236,20 @@ def _bias_or_zeros(bias, y):
   return jnp.zeros(y.shape[-1:], jnp.float32) if bias is None else bias
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _like(a, x):
+  """`a` (a parameter; None stays None) in x's dtype: under jax_enable_x64 parameters can be
+  float64, and the kernels take float32 operands only."""
+  return None if a is None else a.astype(x.dtype)
+
+
 def norm(x, scale, bias, centred: bool):
   """LayerNorm (centred) or RMSNorm of x [..., width] by the kernel, `models.transformer.Norm`'s
   arithmetic: (x - mean) / sqrt(var + 1e-6) * scale (+ bias; None for none), mean 0 uncentred."""
+  return _norm(x, _like(scale, x), _like(bias, x), centred)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _norm(x, scale, bias, centred: bool):
   return _norm_forward(x, scale, bias, centred)[0]
 
 
@@ -263,12 +273,16 @@ def _norm_backward(centred, residuals, d_y):
   return d_x, d_scale, None if bias is None else d_bias
 
 
-norm.defvjp(_norm_forward, _norm_backward)
+_norm.defvjp(_norm_forward, _norm_backward)
+
+
+def bias_gelu(y, bias):
+  """jax.nn.gelu(y + bias) (tanh form) of y [..., width] by the kernel; bias [width] or None."""
+  return _bias_gelu(y, _like(bias, y))
 
 
 @jax.custom_vjp
-def bias_gelu(y, bias):
-  """jax.nn.gelu(y + bias) (tanh form) of y [..., width] by the kernel; bias [width] or None."""
+def _bias_gelu(y, bias):
   return jax.ffi.ffi_call(_registered()["BiasGeluForward"],
                           jax.ShapeDtypeStruct(y.shape, jnp.float32),
                           vmap_method="sequential")(y, _bias_or_zeros(bias, y),
@@ -276,7 +290,7 @@ def bias_gelu(y, bias):
 
 
 def _bias_gelu_forward(y, bias):
-  return bias_gelu(y, bias), (y, bias)
+  return _bias_gelu(y, bias), (y, bias)
 
 
 def _bias_gelu_backward(residuals, d_out):
@@ -288,4 +302,4 @@ def _bias_gelu_backward(residuals, d_out):
   return d_y, None if bias is None else d_bias
 
 
-bias_gelu.defvjp(_bias_gelu_forward, _bias_gelu_backward)
+_bias_gelu.defvjp(_bias_gelu_forward, _bias_gelu_backward)

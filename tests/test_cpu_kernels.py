@@ -175,6 +175,25 @@ def test_norm_kernel_equals_autodiff_of_the_jax_norm(monkeypatch, kind, bias, sh
 
 
 @needs_compiler
+def test_row_kernels_take_float64_parameters_under_x64(monkeypatch):
+  """With jax_enable_x64 parameters initialise as float64 while activations stay float32: the
+  kernels get their parameters cast, as XLA's path casts its result."""
+  with jax.enable_x64(True):
+    x = jax.random.normal(jax.random.key(1), (2, 5, 16), jnp.float32)
+    norm, params = _norm("layernorm", True, 16)
+    params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+    bias = jnp.linspace(-1, 1, 16, dtype=jnp.float64)
+    run = lambda: (_norm_values_and_grads(norm, params, x, x), cpu_kernels.bias_gelu(x, bias)
+                   if cpu_kernels.rows_usable(x) else jax.nn.gelu(x + bias).astype(x.dtype))
+    got = run()
+    monkeypatch.setattr(cpu_kernels, "rows_usable", lambda x: False)
+    want = run()
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+    assert g.dtype == w.dtype
+    np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
+
+
+@needs_compiler
 @pytest.mark.parametrize("has_bias,shape", [(True, (64, 62, 128)), (False, (3, 5, 24))])
 def test_bias_gelu_kernel_equals_autodiff_of_jax_gelu(has_bias, shape):
   y = 3 * jax.random.normal(jax.random.key(1), shape)
