@@ -3,10 +3,11 @@
 Same shapes and arithmetic as models/transformer.py: token embeddings plus learned positions (or
 rotary queries and keys), pre-norm blocks (one fused projection to the learned heads' queries and
 keys and every head's values, no bias; output projection without bias; GELU MLP with biases), a
-final norm and a biased head. Attention is vanilla (every head learned) or LEGO: the first heads
-follow the fixed manipulation and association patterns of models/attention.py and have no query or
-key. AdamW (fused) with weight decay on matrices only, global-norm clipping and a warmup-cosine
-schedule, as experiments/train.py builds them; the loss is the studies' weighted cross-entropy.
+final norm and a biased head; layers untied or tied (one block applied num_layers times).
+Attention is vanilla (every head learned) or LEGO: the first heads follow the fixed manipulation and
+association patterns of models/attention.py and have no query or key. AdamW (fused) with weight
+decay on matrices only, global-norm clipping and a warmup-cosine schedule, as experiments/train.py
+builds them; the loss is the studies' weighted cross-entropy.
 
     step = make_step(model_fields, train_fields)         # one call = one optimizer step on its batch
     step = make_step(..., compiled=True)                  # the forward and backward via torch.compile
@@ -102,7 +103,10 @@ class Transformer(nn.Module):
     self.embed = nn.Embedding(m["vocab_size"], m["d_model"])
     self.positions = (nn.Embedding(m["max_len"], m["d_model"])
                       if m["pos_encoding"] == "learned" else None)
-    self.blocks = nn.ModuleList(Block(m) for _ in range(m["num_layers"]))
+    # tied layers (ALBERT): one Block applied num_layers times, its gradients summed over them
+    blocks = [Block(m)] * m["num_layers"] if m["tied_layers"] else [
+        Block(m) for _ in range(m["num_layers"])]
+    self.blocks = nn.ModuleList(blocks)
     self.final_norm = nn.LayerNorm(m["d_model"], eps=1e-6)
     self.head = nn.Linear(m["d_model"], m["num_outputs"])
     for p in self.parameters():
@@ -131,8 +135,8 @@ def load_params(model: Transformer, params: dict) -> None:
              "head.bias": t(params["head_bias"])}
   if model.positions is not None:
     weights["positions.weight"] = t(params["positional"]["table"])
-  for i in range(len(model.blocks)):
-    ours, name = params["blocks"][i], f"blocks.{i}."
+  for i in range(len(model.blocks)):  # tied: ours hold one block; torch's state names it per layer
+    ours, name = params["blocks"][i if len(params["blocks"]) > 1 else 0], f"blocks.{i}."
     attn = ours["attn"]
     qkv = (linear(attn["qkv"]) if "qkv" in attn else
            torch.cat([linear(attn["qk"])] * ("qk" in attn) + [linear(attn["v"])]))

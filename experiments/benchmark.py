@@ -213,11 +213,12 @@ def decoder_setup(d_model: int, length: int, args) -> tuple[ml_collections.Confi
 
 
 def lego_setup(d_model: int, length: int, args, attention: str = "vanilla"):
-  """The LEGO study with the chain length whose sentence is closest to `length` tokens."""
+  """The LEGO study, untied as these rows have always run, with the chain length whose sentence is
+  closest to `length` tokens."""
   num_vars = int(np.clip((length - 2) // 5, 1, LEGO_MAX_VARS))
   config = lego_configs.get_config(f"num_vars={num_vars},train_positions={min(6, num_vars)},"
                                    f"layers={args.layers},d_model={d_model},"
-                                   f"heads={heads_for(d_model)}")
+                                   f"heads={heads_for(d_model)},tied=False")
   config.update(dict(batch_size=args.batch, eval_size=args.batch))
   config.model.attention = attention
   return config, LegoStudy(config)

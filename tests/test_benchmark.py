@@ -109,15 +109,16 @@ def test_each_row_is_set_against_a_ceiling_timed_just_before_its_steps(monkeypat
   assert calls == [("matmul", 64)] * 4 + [(name, i) for i in range(4) for name in ("ours", "torch")]
 
 
-@pytest.mark.parametrize("setup,attention,pos_encoding", [
-    ("lego", "vanilla", "learned"), ("lego", "lego", "learned"), ("decoder", "vanilla", "rotary")])
-def test_torch_reference_computes_our_loss_on_our_weights(setup, attention, pos_encoding):
+@pytest.mark.parametrize("setup,attention,pos_encoding,tied", [
+    ("lego", "vanilla", "learned", False), ("lego", "lego", "learned", False),
+    ("lego", "lego", "learned", True), ("decoder", "vanilla", "rotary", False)])
+def test_torch_reference_computes_our_loss_on_our_weights(setup, attention, pos_encoding, tied):
   torch = pytest.importorskip("torch")
   from benchmarks import torch_reference
   args = benchmark.parse_args(["--tiny", "--layers=2", "--batch=4"])
   setups = {"lego": benchmark.lego_setup, "decoder": benchmark.decoder_setup}
   config, study = setups[setup](32, 16, args)
-  config.model.update(dict(attention=attention, pos_encoding=pos_encoding))
+  config.model.update(dict(attention=attention, pos_encoding=pos_encoding, tied_layers=tied))
   trainer = train.build_trainer(config, study)
   params = trainer.init()["params"]
   batch = study.batch("train", 0, config.batch_size)

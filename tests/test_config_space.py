@@ -183,3 +183,17 @@ def test_programs_config_space(tmp_path_factory, model, run, num_vars, max_depth
   if not 1 <= loop_bound <= modulus:  # a loop counter must stay inside the value range
     errors.append("task.loop_bound")
   check(config, ProgramsStudy, errors, tmp_path_factory.mktemp("programs"))
+
+
+def test_lego_default_ties_its_layers_and_tied_false_unties_them():
+  """The default study is one LEGO-attention block applied 12 times (docs/results/lego.md: untied,
+  its outcome swung with the seed); `tied=False` is BERT's untied stack of the same shape."""
+  count = lambda config: sum(x.size for x in jax.tree.leaves(
+      train.build_trainer(config, LegoStudy(config)).init()["params"]))
+  tied, untied = lego_config.get_config(), lego_config.get_config("tied=False")
+  assert (tied.model.tied_layers, untied.model.tied_layers) == (True, False)
+  assert tied.model.num_layers == untied.model.num_layers == 12
+  assert (count(tied), count(untied)) == (35_586, 355_906)  # the figures the docs quote
+  assert not lego_config.get_config("smoke").model.tied_layers
+  assert [p["config"] for p in lego_config.get_sweep("tied")][:2] == ["layers=2,tied=False",
+                                                                      "layers=2,tied=True"]

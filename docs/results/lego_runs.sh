@@ -20,11 +20,11 @@ V=${VARIANT:+,$VARIANT}
 CFG=experiments/configs/lego.py
 mkdir -p "$RUNS/logs"
 for s in $SEEDS; do
-  echo "$PY -m experiments.lego --config=$CFG:attention=vanilla,seed=$s$V --workdir=$RUNS/vanilla_s$s $EXTRA"
-  echo "$PY -m experiments.lego --config=$CFG:tied,attention=vanilla,seed=$s$V --workdir=$RUNS/tied_s$s $EXTRA"
-  echo "$PY -m experiments.mimic --config=$CFG:mimic,seed=$s$V --workdir=$RUNS/mimic_s$s $EXTRA $MIMIC_EXTRA"
-  echo "$PY -m experiments.lego --config=$CFG:seed=$s$V --config.model.attention=lego --workdir=$RUNS/lego_s$s $EXTRA"
-  echo "$PY -m experiments.lego --config=$CFG:seed=$s$V --config.model.attention=conv_qkv --workdir=$RUNS/conv_qkv_s$s $EXTRA"
+  echo "$PY -m experiments.lego --config=$CFG:attention=vanilla,tied=False,seed=$s$V --workdir=$RUNS/vanilla_s$s $EXTRA"
+  echo "$PY -m experiments.lego --config=$CFG:attention=vanilla,tied=True,seed=$s$V --workdir=$RUNS/tied_s$s $EXTRA"
+  echo "$PY -m experiments.mimic --config=$CFG:mimic,tied=False,seed=$s$V --workdir=$RUNS/mimic_s$s $EXTRA $MIMIC_EXTRA"
+  echo "$PY -m experiments.lego --config=$CFG:tied=False,seed=$s$V --config.model.attention=lego --workdir=$RUNS/lego_s$s $EXTRA"
+  echo "$PY -m experiments.lego --config=$CFG:tied=False,seed=$s$V --config.model.attention=conv_qkv --workdir=$RUNS/conv_qkv_s$s $EXTRA"
 done | xargs -P "$JOBS" -I{} sh -c '{} > "$0/logs/$(echo "{}" | sed "s/.*--workdir=[^ ]*\/\([^ ]*\).*/\1/").log" 2>&1' "$RUNS"
 $PY -m experiments.lego_attention evaluate "$RUNS"/*_s[0-9]* --out="$RUNS/results.json"
 $PY -m experiments.lego_attention report "$RUNS/results.json" --figures=docs/results | tee "$RUNS/tables.md"
