@@ -197,3 +197,17 @@ def test_lego_default_ties_its_layers_and_tied_false_unties_them():
   assert not lego_config.get_config("smoke").model.tied_layers
   assert [p["config"] for p in lego_config.get_sweep("tied")][:2] == ["layers=2,tied=False",
                                                                       "layers=2,tied=True"]
+
+
+def test_knobs_given_override_the_smoke_preset():
+  """`smoke` sets a tiny model through knob defaults, so a knob in the same variant string wins
+  (before, `smoke,attention=lego` silently trained vanilla attention)."""
+  smoke, lego_smoke = lego_config.get_config("smoke"), lego_config.get_config("smoke,attention=lego")
+  assert (smoke.model.attention, smoke.model.num_layers, smoke.model.tied_layers) == ("vanilla", 2,
+                                                                                      False)
+  assert lego_smoke.model.attention == "lego" and lego_smoke.model.num_layers == 2
+  assert lego_config.get_config("smoke,layers=3,tied=True").model.num_layers == 3
+  arithmetic = arithmetic_config.get_config("smoke,d_model=16,steps=7")
+  assert (arithmetic.model.d_model, arithmetic.model.d_ff, arithmetic.num_steps) == (16, 32, 7)
+  programs = programs_config.get_config("smoke,statements=3,batch=8")
+  assert (programs.task.max_statements, programs.batch_size, programs.model.d_model) == (3, 8, 32)

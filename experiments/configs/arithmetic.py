@@ -10,9 +10,10 @@
         --config=experiments/configs/arithmetic.py:pos=abacus,format=reverse_operands+reverse \
         --workdir=runs/abacus
 
-Variant string: the preset `smoke`, and knobs key=value: op, digits (training maximum), eval_digits
-(grid size), format (`+`-separated, e.g. pad+reverse), pos (model.pos_encoding), seed, layers,
-d_model, heads, steps, batch, lr. Any field can also be set with --config.FIELD=VALUE.
+Variant string: the preset `smoke` (a tiny model; knobs given override its sizes), and knobs
+key=value: op, digits (training maximum), eval_digits (grid size), format (`+`-separated, e.g.
+pad+reverse), pos (model.pos_encoding), seed, layers, d_model, heads, steps, batch, lr. Any field
+can also be set with --config.FIELD=VALUE.
 """
 import ml_collections
 
@@ -23,10 +24,11 @@ from models.transformer import model_config
 PRESETS = ("smoke",)
 KNOBS = dict(op="add", digits=10, eval_digits=15, format="plain", pos="learned", seed=0, layers=6,
              d_model=128, heads=4, steps=5000, batch=128, lr=1e-3)
+SMOKE = dict(digits=2, eval_digits=3, layers=2, d_model=32, heads=2, steps=30, batch=32)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  presets, knobs = parse_variant(arg, PRESETS, KNOBS)
+  presets, knobs = parse_variant(arg, PRESETS, KNOBS, {"smoke": SMOKE})  # knobs given win
   config = ml_collections.ConfigDict(train_fields(
       seed=knobs["seed"], batch_size=knobs["batch"], num_steps=knobs["steps"],
       learning_rate=knobs["lr"], warmup_steps=min(300, knobs["steps"] // 10), weight_decay=0.1,
@@ -36,15 +38,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       format=str(knobs["format"]).replace("+", ","), pad_width=0, space_prob=0.3))
   config.model = model_config(
       d_model=knobs["d_model"], num_heads=knobs["heads"], num_layers=knobs["layers"],
-      d_ff=4 * knobs["d_model"], pos_encoding=knobs["pos"], causal=True)
+      d_ff=(2 if "smoke" in presets else 4) * knobs["d_model"], pos_encoding=knobs["pos"],
+      causal=True)
   config.eval = ml_collections.ConfigDict(dict(max_digits=knobs["eval_digits"],
                                                samples_per_cell=100))
   # max_len 0: the study sizes position tables to the longest grid sequence (Abacus: its offsets).
   config.positions = ml_collections.ConfigDict(dict(max_len=0, abacus_max_offset=100))
   if "smoke" in presets:
-    config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
-                       checkpoint_every=15, eval_size=64))
-    config.task.max_digits = 2
-    config.eval.update(dict(max_digits=3, samples_per_cell=8))
-    config.model.update(dict(d_model=32, num_heads=2, num_layers=2, d_ff=64))
+    config.update(dict(warmup_steps=5, log_every=10, eval_every=15, checkpoint_every=15,
+                       eval_size=64))
+    config.eval.samples_per_cell = 8
   return config

@@ -4,12 +4,15 @@ from __future__ import annotations
 import ast
 
 
-def parse_variant(arg: str | None, presets: tuple[str, ...], knobs: dict) -> tuple[set[str], dict]:
+def parse_variant(arg: str | None, presets: tuple[str, ...], knobs: dict,
+                  preset_knobs: dict[str, dict] | None = None) -> tuple[set[str], dict]:
   """Splits `arg` into named presets and `key=value` knob overrides (values as Python literals).
 
+  A chosen preset's entry in `preset_knobs` replaces those knobs' defaults (smoke: a tiny model);
+  knobs given in `arg` override both, so `smoke,attention=lego` is a tiny LEGO-attention model.
   Unknown presets or knobs fail in one line naming the allowed ones.
   """
-  chosen, values = set(), dict(knobs)
+  chosen, given = set(), {}
   for part in filter(None, (arg or "").split(",")):
     key, eq, raw = part.partition("=")
     key = key.strip()
@@ -22,7 +25,11 @@ def parse_variant(arg: str | None, presets: tuple[str, ...], knobs: dict) -> tup
     if key not in knobs:
       raise ValueError(f"config variant: unknown key {key!r}; allowed: {', '.join(knobs)}")
     try:
-      values[key] = ast.literal_eval(raw.strip())
+      given[key] = ast.literal_eval(raw.strip())
     except (ValueError, SyntaxError):
-      values[key] = raw.strip()
-  return chosen, values
+      given[key] = raw.strip()
+  values = dict(knobs)
+  for preset in presets:
+    if preset in chosen:
+      values.update((preset_knobs or {}).get(preset, {}))
+  return chosen, {**values, **given}

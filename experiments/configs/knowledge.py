@@ -44,9 +44,7 @@ GPT2_INIT_STD = 0.02
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  presets, _ = parse_variant(arg, PRESETS, KNOBS)
-  defaults = {**KNOBS, **SMOKE} if "smoke" in presets else KNOBS
-  presets, k = parse_variant(arg, PRESETS, defaults)  # knobs given override the smoke defaults
+  presets, k = parse_variant(arg, PRESETS, KNOBS, {"smoke": SMOKE})  # knobs given override smoke's
   mixed = "mixed" in presets
   if k["data"] not in ("bios", "biod") or mixed and k["data"] == "biod":
     raise ValueError(f"config variant: data={k['data']!r}; allowed: bios, biod (not with mixed)")

@@ -17,7 +17,8 @@ operation, and one shared block learns it once: tied, every trained position pas
 whether it makes the 5,000 depends on the seed and on float rounding. Measured in
 docs/results/lego.md.
 
-Variant string: presets (smoke: a tiny untied vanilla model for tests; mimic, vanilla attention) and
+Variant string: presets (smoke: a tiny untied vanilla model for tests, whose size and attention
+knobs given override; mimic, vanilla attention) and
 knobs key=value (layers, d_model, heads, attention, tied, group, seed, num_vars, train_positions); any
 field can also be set with --config.FIELD=VALUE.
 """
@@ -30,10 +31,11 @@ from models.transformer import model_config
 PRESETS = ("smoke", "mimic")
 KNOBS = dict(layers=12, d_model=64, heads=4, attention="lego", tied=True, group="z2", seed=0,
              num_vars=12, train_positions=6)
+SMOKE = dict(layers=2, d_model=32, heads=2, attention="vanilla", tied=False)  # knobs given win
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  presets, knobs = parse_variant(arg, PRESETS, KNOBS)
+  presets, knobs = parse_variant(arg, PRESETS, KNOBS, {"smoke": SMOKE})
   config = ml_collections.ConfigDict(train_fields(
       seed=knobs["seed"], batch_size=64, num_steps=5000, learning_rate=2e-3, warmup_steps=200,
       final_lr_ratio=0.1, b2=0.999, weight_decay=0.01, log_every=50, eval_every=250,
@@ -53,8 +55,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if "smoke" in presets:
     config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
                        checkpoint_every=15, eval_size=64))
-    config.model.update(dict(d_model=32, num_heads=2, num_layers=2, d_ff=64, attention="vanilla",
-                             tied_layers=False))
   if "mimic" in presets:  # the mimicking-pretraining stage run by experiments/mimic.py
     config.model.attention = "vanilla"  # mimicking teaches learned heads the fixed patterns
     steps = 10 if "smoke" in presets else 1000

@@ -13,9 +13,9 @@ positions, loss on the answer tokens only. Attention `lego` swaps two heads per 
 patterns and gets the Q/K parameters it saves back in its MLP (`d_ff`), so every variant has the
 same parameter budget (conv-QKV adds its few kernel taps).
 
-Variant string: preset `smoke`, and knobs key=value: attention, kernel (model.conv_kernel),
-statements, depth, vars, loop_bound, modulus, seed, layers, d_model, heads, steps, batch, lr. Any
-field can also be set with --config.FIELD=VALUE.
+Variant string: preset `smoke` (a tiny model; knobs given override its sizes), and knobs key=value:
+attention, kernel (model.conv_kernel), statements, depth, vars, loop_bound, modulus, seed, layers,
+d_model, heads, steps, batch, lr. Any field can also be set with --config.FIELD=VALUE.
 """
 import ml_collections
 
@@ -27,6 +27,8 @@ PRESETS = ("smoke",)
 KNOBS = dict(attention="vanilla", kernel=3, statements=4, depth=2, vars=3, loop_bound=3,
              modulus=10, seed=0, layers=4, d_model=64, heads=4, steps=3000, batch=64, lr=1e-3)
 ATTENTIONS = ("vanilla", "conv_qkv", "lego")
+# Four heads of 8: LEGO attention keeps two learned heads beside its two fixed ones.
+SMOKE = dict(statements=2, depth=1, layers=2, d_model=32, heads=4, steps=30, batch=32)
 COMPARE = "statements=3,depth=1,d_model=32,layers=3,steps=3000,lr=3e-3"
 
 
@@ -37,7 +39,7 @@ def lego_d_ff(d_model: int, heads: int, d_ff: int, fixed_heads: int = 2) -> int:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  presets, knobs = parse_variant(arg, PRESETS, KNOBS)
+  presets, knobs = parse_variant(arg, PRESETS, KNOBS, {"smoke": SMOKE})  # knobs given win
   config = ml_collections.ConfigDict(train_fields(
       seed=knobs["seed"], batch_size=knobs["batch"], num_steps=knobs["steps"],
       learning_rate=knobs["lr"], warmup_steps=min(200, knobs["steps"] // 10), weight_decay=0.1,
@@ -47,19 +49,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       max_depth=knobs["depth"], loop_bound=knobs["loop_bound"], modulus=knobs["modulus"],
       ops="+-*%", constructs="if,else,for", held_out_buckets=8))
   d, h = knobs["d_model"], knobs["heads"]
-  d_ff = 4 * d
+  d_ff = (2 if "smoke" in presets else 4) * d
   if knobs["attention"] == "lego":
     d_ff = lego_d_ff(d, h, d_ff)
   config.model = model_config(
       d_model=d, num_heads=h, num_layers=knobs["layers"], d_ff=d_ff, pos_encoding="learned",
       causal=True, attention=knobs["attention"], conv_kernel=knobs["kernel"], lego_heads=(1, 1))
   if "smoke" in presets:
-    config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
-                       checkpoint_every=15, eval_size=64))
-    config.task.update(dict(max_statements=2, max_depth=1))
-    # Four heads of 8: LEGO attention keeps two learned heads beside its two fixed ones.
-    config.model.update(dict(d_model=32, num_heads=4, num_layers=2,
-                             d_ff=lego_d_ff(32, 4, 64) if knobs["attention"] == "lego" else 64))
+    config.update(dict(warmup_steps=5, log_every=10, eval_every=15, checkpoint_every=15,
+                       eval_size=64))
   return config
 
 
