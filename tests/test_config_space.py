@@ -6,6 +6,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from experiments import train
@@ -211,3 +212,15 @@ def test_knobs_given_override_the_smoke_preset():
   assert (arithmetic.model.d_model, arithmetic.model.d_ff, arithmetic.num_steps) == (16, 32, 7)
   programs = programs_config.get_config("smoke,statements=3,batch=8")
   assert (programs.task.max_statements, programs.batch_size, programs.model.d_model) == (3, 8, 32)
+
+
+def test_knob_values_of_the_wrong_kind_fail_naming_the_knob():
+  for variant, message in (("tied=yes", "config variant: tied='yes'; allowed: True or False"),
+                           ("layers=2.5", "config variant: layers=2.5; allowed: an integer"),
+                           ("seed=True", "config variant: seed=True; allowed: an integer")):
+    with pytest.raises(ValueError) as error:
+      lego_config.get_config(variant)
+    assert str(error.value) == message
+  assert arithmetic_config.get_config("smoke,lr=1").learning_rate == 1  # an int where a float goes
+  with pytest.raises(ValueError, match=r"lr='fast'; allowed: a number"):
+    arithmetic_config.get_config("smoke,lr=fast")
