@@ -24,6 +24,7 @@ class Run:
   study: Any
   model: Any  # models.Transformer
   step: int
+  params: Any  # the pure parameter tree `model` holds, as `train.build_trainer(...).model` takes it
 
 
 def load(workdir: str, study_cls, defaults: ml_collections.ConfigDict | None = None) -> Run:
@@ -46,7 +47,7 @@ def load(workdir: str, study_cls, defaults: ml_collections.ConfigDict | None = N
     state = checkpoints.restore(trainer.abstract_state)
   finally:
     checkpoints.close()
-  return Run(config, study, trainer.model(state["params"]), step)
+  return Run(config, study, trainer.model(state["params"]), step, state["params"])
 
 
 def _fill_missing(config, defaults) -> None:

@@ -2,6 +2,7 @@
 probing a checkpoint written by experiments.lego."""
 import json
 
+import jax
 import numpy as np
 import pytest
 from flax import nnx
@@ -61,6 +62,7 @@ def test_probe_a_checkpoint_from_experiments_lego(tmp_path):
   tokens = run.study.batch("test", 0, 2)["inputs"]
   trained = result["trainer"].model(result["state"]["params"])
   np.testing.assert_allclose(run.model(tokens), trained(tokens), atol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, run.params, result["state"]["params"])
   scores = probing.head_scores(probing.probe(run.model, tokens), tokens)
   assert set(scores) == {f"layer_{i}/head_{h}" for i in range(2) for h in range(2)}
 

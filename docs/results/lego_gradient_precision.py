@@ -11,7 +11,6 @@ how far two batches' gradients are apart, for scale. docs/results/lego.md quotes
 """
 import argparse
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -19,12 +18,10 @@ import tempfile
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from experiments import checkpoints as ckpt_lib  # noqa: E402
-from experiments import train  # noqa: E402
+from experiments import restore, train  # noqa: E402
 from experiments.configs.lego import get_config  # noqa: E402
 from experiments.lego import LegoStudy  # noqa: E402
 from models import transformer as transformer_lib  # noqa: E402
@@ -32,20 +29,14 @@ from models import transformer as transformer_lib  # noqa: E402
 BATCHES = 8
 
 
-def params_and_study(args):
+def config_study_params(args):
+  """The run's (a workdir: its latest checkpoint) or a fresh model's config, study and parameters."""
   if args.workdir:
-    with open(os.path.join(args.workdir, "config.json")) as f:
-      config = ml_collections.ConfigDict(json.load(f))
-  else:
-    config = get_config(args.variant)
+    run = restore.load(args.workdir, LegoStudy, defaults=get_config())
+    return run.config, run.study, run.params
+  config = get_config(args.variant)
   study = LegoStudy(config)
-  trainer = train.build_trainer(config, study)
-  state = trainer.init()
-  if args.workdir:
-    checkpoints = ckpt_lib.Checkpoints(args.workdir, every=config.checkpoint_every)
-    state = checkpoints.restore(trainer.abstract_state)
-    checkpoints.close()
-  return config, study, trainer, state["params"]
+  return config, study, train.build_trainer(config, study).init()["params"]
 
 
 def gradients(config, study, params, dtype) -> list[np.ndarray]:
@@ -69,7 +60,7 @@ def main():
   parser.add_argument("--save", help=argparse.SUPPRESS)  # a child process: float32 gradients here
   args = parser.parse_args()
   jax.config.update("jax_enable_x64", True)  # the parameters then initialise as float64
-  config, study, _, params = params_and_study(args)
+  config, study, params = config_study_params(args)
   if args.save:
     np.save(args.save, np.stack(gradients(config, study, params, jnp.float32)))
     return
