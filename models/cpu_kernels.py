@@ -42,6 +42,7 @@ MAX_SCORES = 2**18  # per (example, head): the scratch rows of longer sequences 
 # keys up to 64 x 62 (1.3x) and 32 x 256 (1.08x); at 64 x 186 they tie, at 64 x 256 XLA is 1.25x
 # faster (YNNPACK's 16-float vectors, and no recomputed q k^T).
 MAX_DIM_TIMES_KEYS = 32 * 256
+ROW_PAD = 16  # mask and bias rows padded to whole vectors of the widest kernel (AVX-512's 16)
 _REGISTERED: list = []
 
 
@@ -150,12 +151,15 @@ def matmul_flops(target: str, shapes) -> int:
 
 
 def _operands(q, k, mask, bias):
-  """The kernel's mask [Bm, Tq, Tk] and bias [Bb, Hb, Tq, Tk] (placeholders when absent)."""
+  """The kernel's mask [Bm, Tq, Tk'] and bias [Bb, Hb, Tq, Tk'] (placeholders when absent), their
+  rows padded to Tk' = a multiple of ROW_PAD: the kernel reads them in whole vectors."""
   scores = (q.shape[1], k.shape[1])
-  mask = (jnp.zeros((1, 1, 1), bool) if mask is None
-          else jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores))
-  bias = (jnp.zeros((1, 1, 1, 1), jnp.float32) if bias is None
-          else jnp.broadcast_to(bias.astype(jnp.float32), bias.shape[:2] + scores))
+  pad = [(0, 0)] * 2 + [(0, -k.shape[1] % ROW_PAD)]
+  mask = (jnp.zeros((1, 1, ROW_PAD), bool) if mask is None
+          else jnp.pad(jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores), pad))
+  bias = (jnp.zeros((1, 1, 1, ROW_PAD), jnp.float32) if bias is None
+          else jnp.pad(jnp.broadcast_to(bias.astype(jnp.float32), bias.shape[:2] + scores),
+                       [(0, 0)] + pad))
   return mask, bias
 
 

@@ -26,17 +26,18 @@ using namespace synthstudies;
 
 constexpr float kMaskedLogit = -1e30f;  // models.attention.NEG_INF
 
-// Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D]; mask [Bm, Tq, Tk]
-// (Bm 1 or B) or none; bias [Bb, Hb, Tq, Tk] (each 1 or full) or none. D is a multiple of 8.
+// Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D]; mask [Bm, Tq, Tk']
+// (Bm 1 or B) or none; bias [Bb, Hb, Tq, Tk'] (each 1 or full) or none, their rows padded to
+// Tk' >= keys() so that they are read in whole wide vectors. D is a multiple of 8.
 struct Problem {
   int64_t batch, q_len, k_len, heads, dim;
   const bool* mask = nullptr;
-  int64_t mask_batch_stride = 0;
+  int64_t mask_batch_stride = 0, mask_row_stride = 0;
   const float* bias = nullptr;
-  int64_t bias_batch_stride = 0, bias_head_stride = 0;
+  int64_t bias_batch_stride = 0, bias_head_stride = 0, bias_row_stride = 0;
   float scale = 1.f;  // 1 / sqrt(dim) for attention; unused by mix
 
-  int64_t keys() const { return round_up(k_len); }  // score rows padded to whole vectors
+  int64_t keys() const { return round_up(k_len, kWide); }  // score rows in whole wide vectors
   int64_t row_stride() const { return heads * dim; }
   int64_t q_offset(int64_t b, int64_t h) const { return b * q_len * heads * dim + h * dim; }
   int64_t k_offset(int64_t b, int64_t h) const { return b * k_len * heads * dim + h * dim; }
@@ -64,45 +65,48 @@ void untranspose_rows(const float* x_t, const Problem& p, float* x) {
 }
 
 // rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and every padded key
-// j (rows `keys` apart). Keys go G = 8 / R vectors at a time, so each vector of b_t is loaded once
-// for R rows and eight chains of multiply-adds are in flight.
+// j (rows `keys` apart). Keys go G = 8 / R wide vectors at a time, so each vector of b_t is loaded
+// once for R rows and eight chains of multiply-adds are in flight.
 template <int R>
 void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, const Problem& p,
                            float* rows) {
   constexpr int G = 8 / R;
-  const int64_t keys = p.keys();
-  for (int64_t j = 0; j < keys; j += G * kLanes) {
-    const int64_t vectors = std::min<int64_t>(G, (keys - j) / kLanes);
-    v8 acc[R][G] = {};
-    for (int64_t c = 0; c < p.dim; ++c) {
-      v8 bc[G];
-      for (int u = 0; u < G; ++u)
-        bc[u] = u < vectors ? load(b_t + c * keys + j + u * kLanes) : v8{};
+  const int64_t keys = p.keys(), dim = p.dim;
+  auto block = [&]<int V>(int64_t j) {  // V of the G vectors of keys from j
+    vw acc[R][V] = {};
+    for (int64_t c = 0; c < dim; ++c) {
+      vw bc[V];
+      for (int u = 0; u < V; ++u) bc[u] = load<vw>(b_t + c * keys + j + u * kWide);
       for (int r = 0; r < R; ++r)
-        for (int u = 0; u < G; ++u) acc[r][u] += a[r * a_stride + c] * bc[u];
+        for (int u = 0; u < V; ++u) acc[r][u] += a[r * a_stride + c] * bc[u];
     }
     for (int r = 0; r < R; ++r)
-      for (int u = 0; u < vectors; ++u) store(rows + r * keys + j + u * kLanes, acc[r][u]);
-  }
+      for (int u = 0; u < V; ++u) store(rows + r * keys + j + u * kWide, acc[r][u]);
+  };
+  int64_t j = 0;
+  for (; j + G * kWide <= keys; j += G * kWide) block.template operator()<G>(j);
+  for (; j < keys; j += kWide) block.template operator()<1>(j);
 }
 
 // out[r][0:D] = sum_j w[r][j] * v[j][0:D] for R rows of w (`keys` apart) and `count` rows of v
-// (`stride` apart), DB = D / 8: each vector of v loaded once for R rows, the D columns taken 8 / R
-// vectors at a time so that the accumulators stay in registers.
+// (`stride` apart), D = 8 * DB: each vector of v loaded once for R rows, the D columns taken 8 / R
+// vectors at a time so that the accumulators stay in registers; wide vectors where D fills them.
 template <int R, int DB>
 void weighted_rows(const float* w, int64_t keys, const float* v, int64_t count, int64_t stride,
                    float* out, int64_t out_stride) {
-  constexpr int CB = std::min(DB, 8 / R);
-  for (int cb0 = 0; cb0 < DB; cb0 += CB) {
-    v8 acc[R][CB] = {};
+  constexpr int W = DB * kLanes % kWide == 0 ? kWide : kLanes;
+  typedef typename Lanes<W>::f V;
+  constexpr int NB = DB * kLanes / W, CB = std::min(NB, 8 / R);
+  for (int cb0 = 0; cb0 < NB; cb0 += CB) {
+    V acc[R][CB] = {};
     for (int64_t j = 0; j < count; ++j)
-      for (int cb = 0; cb < CB && cb0 + cb < DB; ++cb) {
-        const v8 vj = load(v + j * stride + (cb0 + cb) * kLanes);
+      for (int cb = 0; cb < CB && cb0 + cb < NB; ++cb) {
+        const V vj = load<V>(v + j * stride + (cb0 + cb) * W);
         for (int r = 0; r < R; ++r) acc[r][cb] += w[r * keys + j] * vj;
       }
     for (int r = 0; r < R; ++r)
-      for (int cb = 0; cb < CB && cb0 + cb < DB; ++cb)
-        store(out + r * out_stride + (cb0 + cb) * kLanes, acc[r][cb]);
+      for (int cb = 0; cb < CB && cb0 + cb < NB; ++cb)
+        store(out + r * out_stride + (cb0 + cb) * W, acc[r][cb]);
   }
 }
 
@@ -120,17 +124,19 @@ void for_row_blocks(int64_t q_len, Block block) {
 }
 
 // out_t[c][j] = scale * sum_i a[i][c] * m[i][j] for c < 8 * DB, all padded keys j: the key
-// gradients, a^T m. Tiles of 4 columns c by 2 vectors of keys keep eight accumulators in registers.
+// gradients, a^T m. Tiles of 4 columns c by 2 wide vectors of keys keep eight accumulators in
+// registers.
 void transposed_times(const float* a, int64_t a_stride, const float* m, const Problem& p,
                       float scale, float* out_t) {
   const int64_t keys = p.keys();
   for (int64_t c = 0; c < p.dim; c += 4)
-    for (int64_t j = 0; j < keys; j += 2 * kLanes) {
-      const bool two = j + kLanes < keys;
-      v8 acc[4][2] = {};
+    for (int64_t j = 0; j < keys; j += 2 * kWide) {
+      const bool two = j + kWide < keys;
+      vw acc[4][2] = {};
       for (int64_t i = 0; i < p.q_len; ++i) {
         const float* ai = a + i * a_stride + c;
-        const v8 m0 = load(m + i * keys + j), m1 = two ? load(m + i * keys + j + kLanes) : v8{};
+        const vw m0 = load<vw>(m + i * keys + j);
+        const vw m1 = two ? load<vw>(m + i * keys + j + kWide) : vw{};
         for (int u = 0; u < 4; ++u) {
           acc[u][0] += ai[u] * m0;
           acc[u][1] += ai[u] * m1;
@@ -138,21 +144,33 @@ void transposed_times(const float* a, int64_t a_stride, const float* m, const Pr
       }
       for (int u = 0; u < 4; ++u) {
         store(out_t + (c + u) * keys + j, acc[u][0] * scale);
-        if (two) store(out_t + (c + u) * keys + j + kLanes, acc[u][1] * scale);
+        if (two) store(out_t + (c + u) * keys + j + kWide, acc[u][1] * scale);
       }
     }
 }
 
-// Scales row i of pair (b, h)'s q k^T into its logits, adds the bias and masks.
+// Scales row i of pair (b, h)'s q k^T into its logits, adds the bias and masks, all in wide
+// vectors; padded keys get -inf (weight 0). Scalar stores here stalled the softmax's vector loads
+// of the same bytes (store forwarding): 40% of a 64-key softmax.
 void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row) {
-  for (int64_t j = 0; j < p.keys(); j += kLanes) store(row + j, load(row + j) * p.scale);
-  if (p.bias) {
-    const float* bias = p.bias + b * p.bias_batch_stride + h * p.bias_head_stride + i * p.k_len;
-    for (int64_t j = 0; j < p.k_len; ++j) row[j] += bias[j];
-  }
-  if (p.mask) {
-    const bool* mask = p.mask + b * p.mask_batch_stride + i * p.k_len;
-    for (int64_t j = 0; j < p.k_len; ++j) row[j] = mask[j] ? row[j] : kMaskedLogit;
+  typedef Lanes<kWide>::i vi;
+  typedef char vb __attribute__((vector_size(kWide)));  // kWide bools
+  vi lane = {};
+  for (int l = 0; l < kWide; ++l) lane[l] = l;
+  const float* bias =
+      p.bias ? p.bias + b * p.bias_batch_stride + h * p.bias_head_stride + i * p.bias_row_stride
+             : nullptr;
+  const bool* mask = p.mask ? p.mask + b * p.mask_batch_stride + i * p.mask_row_stride : nullptr;
+  const int32_t k_len = static_cast<int32_t>(p.k_len);
+  for (int32_t j = 0; j < p.keys(); j += kWide) {
+    vw x = load<vw>(row + j) * p.scale;
+    if (bias) x += load<vw>(bias + j);
+    if (mask) {
+      vb m;
+      std::memcpy(&m, mask + j, sizeof m);
+      x = __builtin_convertvector(m, vi) != 0 ? x : vw{} + kMaskedLogit;
+    }
+    store(row + j, lane + j < k_len ? x : vw{} - INFINITY);
   }
 }
 
@@ -160,21 +178,20 @@ void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row
 // into stats[0:2] (from which the backward recomputes the same weights, bit for bit). Padded keys
 // get weight 0: a fully masked row stays uniform over the k_len real keys.
 void softmax_row(const Problem& p, float* row, float* stats) {
-  for (int64_t j = p.k_len; j < p.keys(); ++j) row[j] = -INFINITY;
-  v8 max8 = load(row);
-  for (int64_t j = kLanes; j < p.keys(); j += kLanes) {
-    const v8 x = load(row + j);
-    max8 = x > max8 ? x : max8;
+  vw max_lanes = load<vw>(row);
+  for (int64_t j = kWide; j < p.keys(); j += kWide) {
+    const vw x = load<vw>(row + j);
+    max_lanes = x > max_lanes ? x : max_lanes;
   }
-  const float max = lane_max(max8);
-  v8 sum8 = {};
-  for (int64_t j = 0; j < p.keys(); j += kLanes) {
-    const v8 e = exp8(load(row + j) - max);
+  const float max = lane_max(max_lanes);
+  vw sum_lanes = {};
+  for (int64_t j = 0; j < p.keys(); j += kWide) {
+    const vw e = vexp(load<vw>(row + j) - max);
     store(row + j, e);
-    sum8 += e;
+    sum_lanes += e;
   }
-  const float inv = 1.f / lane_sum(sum8);
-  for (int64_t j = 0; j < p.keys(); j += kLanes) store(row + j, load(row + j) * inv);
+  const float inv = 1.f / lane_sum(sum_lanes);
+  for (int64_t j = 0; j < p.keys(); j += kWide) store(row + j, load<vw>(row + j) * inv);
   stats[0] = max;
   stats[1] = inv;
 }
@@ -215,15 +232,14 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
       float *wr = w + r * keys, *gr = g + r * keys;
       const float *dor = d_out + qo + (i + r) * rs, *outr = out + qo + (i + r) * rs;
       finish_logits(p, b, h, i + r, wr);
-      for (int64_t j = p.k_len; j < keys; ++j) wr[j] = -INFINITY;
       const float* row_stats = stats + 2 * (pair * p.q_len + i + r);
-      for (int64_t j = 0; j < keys; j += kLanes)
-        store(wr + j, exp8(load(wr + j) - row_stats[0]) * row_stats[1]);
+      for (int64_t j = 0; j < keys; j += kWide)
+        store(wr + j, vexp(load<vw>(wr + j) - row_stats[0]) * row_stats[1]);
       v8 term8 = {};
       for (int cb = 0; cb < DB; ++cb) term8 += load(dor + cb * kLanes) * load(outr + cb * kLanes);
       const float term = lane_sum(term8);
-      for (int64_t j = 0; j < keys; j += kLanes)
-        store(gr + j, load(wr + j) * (load(gr + j) - term));
+      for (int64_t j = 0; j < keys; j += kWide)
+        store(gr + j, load<vw>(wr + j) * (load<vw>(gr + j) - term));
       if (d_bias) std::copy(gr, gr + p.k_len, d_bias + (pair * p.q_len + i + r) * p.k_len);
     }
     weighted_rows<R, DB>(g, keys, k + ko, p.k_len, rs, d_q + qo + i * rs, rs);
@@ -274,16 +290,20 @@ ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
   *p = Problem{qd[0], qd[1], kd[1], qd[2], qd[3]};
   p->scale = 1.f / std::sqrt(static_cast<float>(p->dim));
   if (mask) {
-    auto md = mask->dimensions();  // [Bm, Tq, Tk]
+    auto md = mask->dimensions();  // [Bm, Tq, Tk']
     p->mask = mask->typed_data();
-    p->mask_batch_stride = md[0] == 1 ? 0 : p->q_len * p->k_len;
+    p->mask_row_stride = md[2];
+    p->mask_batch_stride = md[0] == 1 ? 0 : p->q_len * md[2];
   }
   if (bias) {
-    auto bd = bias->dimensions();  // [Bb, Hb, Tq, Tk]
+    auto bd = bias->dimensions();  // [Bb, Hb, Tq, Tk']
     p->bias = bias->typed_data();
-    p->bias_head_stride = bd[1] == 1 ? 0 : p->q_len * p->k_len;
-    p->bias_batch_stride = bd[0] == 1 ? 0 : bd[1] * p->q_len * p->k_len;
+    p->bias_row_stride = bd[3];
+    p->bias_head_stride = bd[1] == 1 ? 0 : p->q_len * bd[3];
+    p->bias_batch_stride = bd[0] == 1 ? 0 : bd[1] * p->q_len * bd[3];
   }
+  if ((mask && p->mask_row_stride < p->keys()) || (bias && p->bias_row_stride < p->keys()))
+    return ffi::Error::InvalidArgument("attention: mask and bias rows must be padded to keys");
   return ffi::Error::Success();
 }
 
@@ -335,6 +355,7 @@ ffi::Error make_mix_problem(ffi::Buffer<ffi::F32> weights, ffi::Span<const int64
     return ffi::Error::InvalidArgument("mix: weights [Bw, H, Tq, Tk] and v [B, Tk, H, D]");
   *p = Problem{vd[0], wd[2], vd[1], vd[2], vd[3]};
   p->bias = weights.typed_data();
+  p->bias_row_stride = p->k_len;
   p->bias_head_stride = p->q_len * p->k_len;
   p->bias_batch_stride = wd[0] == 1 ? 0 : p->heads * p->q_len * p->k_len;
   return ffi::Error::Success();

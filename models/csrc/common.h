@@ -1,4 +1,4 @@
-// What the CPU kernels share: vectors of eight floats and a parallel loop on XLA's thread pool.
+// What the CPU kernels share: vectors of 8 or 16 floats, exp, a parallel loop on XLA's threads.
 #pragma once
 
 #include <algorithm>
@@ -14,52 +14,84 @@ namespace synthstudies {
 
 namespace ffi = xla::ffi;
 
-// Eight floats: GCC/Clang vector extensions, lowered to AVX or NEON by the compiler. A scalar in
-// an arithmetic expression with a vector is broadcast.
-typedef float v8 __attribute__((vector_size(32)));
+// Vectors of N floats: GCC/Clang vector extensions, lowered to AVX, AVX-512 or NEON by the
+// compiler. A scalar in an arithmetic expression with a vector is broadcast.
+template <int N>
+struct Lanes {
+  typedef float f __attribute__((vector_size(4 * N)));
+  typedef int32_t i __attribute__((vector_size(4 * N)));
+};
+// Eight floats: the unit of every width the kernels take (row widths, attention's head_dim).
+typedef Lanes<8>::f v8;
 constexpr int64_t kLanes = 8;
+// The widest vectors this CPU has, for axes the kernels pad themselves (attention's keys): 16
+// floats with AVX-512 (where XLA's own YNNPACK kernels use them too), else 8.
+#ifdef __AVX512F__
+constexpr int64_t kWide = 16;
+#else
+constexpr int64_t kWide = 8;
+#endif
+typedef Lanes<kWide>::f vw;
 
-inline v8 load(const float* p) {
-  v8 x;
+template <typename V = v8>
+inline V load(const float* p) {
+  V x;
   std::memcpy(&x, p, sizeof x);
   return x;
 }
-inline void store(float* p, v8 x) { std::memcpy(p, &x, sizeof x); }
-inline float lane_sum(v8 x) {
-  float sum = 0.f;
-  for (int l = 0; l < kLanes; ++l) sum += x[l];
-  return sum;
+template <typename V>
+inline void store(float* p, V x) { std::memcpy(p, &x, sizeof x); }
+// The lanes of x folded by `op` in halves: log2(N) steps, not N - 1 dependent ones (in a softmax
+// row of 64 keys the serial form cost as much as the exponentials).
+template <typename V, typename Op>
+inline float fold_lanes(V x, Op op) {
+  constexpr int N = sizeof(V) / 4;
+  if constexpr (N == 2) {
+    return op(x[0], x[1]);
+  } else {
+    typedef typename Lanes<N / 2>::f Half;
+    Half lo, hi;
+    std::memcpy(&lo, &x, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&x) + sizeof lo, sizeof hi);
+    return fold_lanes(op(lo, hi), op);
+  }
 }
-inline float lane_max(v8 x) {
-  float max = x[0];
-  for (int l = 1; l < kLanes; ++l) max = std::max(max, x[l]);
-  return max;
+template <typename V>
+inline float lane_sum(V x) {
+  return fold_lanes(x, [](auto a, auto b) { return a + b; });
 }
-inline int64_t round_up(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+template <typename V>
+inline float lane_max(V x) {
+  return fold_lanes(x, [](auto a, auto b) { return a > b ? a : b; });
+}
+inline int64_t round_up(int64_t n, int64_t lanes = kLanes) {
+  return (n + lanes - 1) / lanes * lanes;
+}
 
-// exp of eight floats, branch-free: Cody-Waite reduction to r in [-ln2/2, ln2/2], a
-// degree-7 Taylor polynomial (relative error < 6e-9), the exponent added in the float's bits.
-// Below -87.3 the result is 0, as in float32 (attention's masked keys: -1e30 minus the row's max).
-inline v8 exp8(v8 x) {
-  const v8 lo = v8{} - 87.3f, hi = v8{} + 88.7f;
-  v8 clamped = x < lo ? lo : x;
+// exp of a vector, branch-free: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-7 Taylor
+// polynomial (relative error < 6e-9), the exponent added in the float's bits. Below -87.3 the
+// result is 0, as in float32 (attention's masked keys: -1e30 minus the row's max).
+template <typename V>
+inline V vexp(V x) {
+  const V lo = V{} - 87.3f, hi = V{} + 88.7f;
+  V clamped = x < lo ? lo : x;
   clamped = clamped > hi ? hi : clamped;
-  const v8 n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
-  const v8 r = (clamped - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-  v8 p = r * (1.f / 5040) + 1.f / 720;
+  const V n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
+  const V r = (clamped - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
+  V p = r * (1.f / 5040) + 1.f / 720;
   p = p * r + 1.f / 120;
   p = p * r + 1.f / 24;
   p = p * r + 1.f / 6;
   p = p * r + 0.5f;
   p = p * r + 1.f;
   p = p * r + 1.f;
-  typedef int32_t i8 __attribute__((vector_size(32)));
-  i8 bits;
+  typedef typename Lanes<sizeof(V) / 4>::i I;
+  I bits;
   std::memcpy(&bits, &p, sizeof bits);
-  bits += __builtin_convertvector(n, i8) << 23;
-  v8 result;
+  bits += __builtin_convertvector(n, I) << 23;
+  V result;
   std::memcpy(&result, &bits, sizeof result);
-  return x < lo ? v8{} : result;
+  return x < lo ? V{} : result;
 }
 
 // Runs work(task, scratch) for tasks 0..count-1, each thread with its own scratch = make_scratch():

@@ -17,8 +17,8 @@ using namespace synthstudies;
 
 constexpr float kSqrt2OverPi = 0.7978845608028654f, kCubic = 0.044715f;
 
-// tanh(z) = 1 - 2 / (exp(2z) + 1): exp8 saturates at both ends, so tanh does too.
-inline v8 tanh8(v8 z) { return 1.f - 2.f / (exp8(2.f * z) + 1.f); }
+// tanh(z) = 1 - 2 / (exp(2z) + 1): vexp saturates at both ends, so tanh does too.
+inline v8 tanh8(v8 z) { return 1.f - 2.f / (vexp(2.f * z) + 1.f); }
 
 ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<ffi::F32> bias,
                    ffi::ResultBuffer<ffi::F32> out, bool has_bias) {
