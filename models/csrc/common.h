@@ -41,8 +41,7 @@ inline V load(const float* p) {
 }
 template <typename V>
 inline void store(float* p, V x) { std::memcpy(p, &x, sizeof x); }
-// The lanes of x folded by `op` in halves: log2(N) steps, not N - 1 dependent ones (in a softmax
-// row of 64 keys the serial form cost as much as the exponentials).
+// The lanes of x folded by `op` in halves: log2(N) dependent steps, not N - 1.
 template <typename V, typename Op>
 inline float fold_lanes(V x, Op op) {
   constexpr int N = sizeof(V) / 4;
