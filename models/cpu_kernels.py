@@ -38,11 +38,10 @@ TARGETS = {"AttentionForward": "synthstudies_attention_forward",
            "BiasGeluBackward": "synthstudies_bias_gelu_backward"}
 HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up to 8 of them
 MAX_SCORES = 2**18  # per (example, head): the scratch rows of longer sequences leave the cache
-# Where the kernel beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md): head_dim x
-# keys up to 64 x 62 (1.3x) and 32 x 256 (1.08x); at 64 x 186 they tie, at 64 x 256 XLA is 1.25x
-# faster (YNNPACK's 16-float vectors, and no recomputed q k^T).
-MAX_DIM_TIMES_KEYS = 32 * 256
-ROW_PAD = 16  # mask and bias rows padded to whole vectors of the widest kernel (AVX-512's 16)
+# Where the kernel beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md, stop 23):
+# head_dim x keys up to 64 x 186 (1.22x) and 32 x 256 (1.43x); at 64 x 256 they tie.
+MAX_DIM_TIMES_KEYS = 64 * 192
+ROW_PAD = 16  # rows over the keys (weights, mask, bias) padded to whole 16-float vectors
 _REGISTERED: list = []
 
 
@@ -138,8 +137,7 @@ def rows_usable(x) -> bool:
 def matmul_flops(target: str, shapes) -> int:
   """The matmul FLOPs of one call of `target` on inputs of these shapes, as the pure-JAX path
   counts them: attention's forward two products (q k^T, weights v) and backward four (d_v,
-  d_weights, d_q, d_k; the recomputed q k^T is the kernel's cost, not the algorithm's); a fixed
-  mix's one each way; the row kernels' (norm, bias_gelu) none."""
+  d_weights, d_q, d_k); a fixed mix's one each way; the row kernels' (norm, bias_gelu) none."""
   if target.startswith(("synthstudies_norm", "synthstudies_bias_gelu")):
     return 0
   if target in (TARGETS["MixForward"], TARGETS["MixBackward"]):
@@ -180,26 +178,25 @@ def _registered() -> dict[str, str]:
 def _forward(q, k, v, mask, bias):
   kernel_mask, kernel_bias = _operands(q, k, mask, bias)
   batch, q_len, heads, _ = q.shape
-  out, stats = jax.ffi.ffi_call(
+  padded_keys = k.shape[1] + -k.shape[1] % ROW_PAD
+  out, weights = jax.ffi.ffi_call(
       _registered()["AttentionForward"],
       (jax.ShapeDtypeStruct(q.shape, jnp.float32),
-       jax.ShapeDtypeStruct((batch, heads, q_len, 2), jnp.float32)),  # row max, 1 / sum
+       jax.ShapeDtypeStruct((batch, heads, q_len, padded_keys), jnp.float32)),  # the softmax
       vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, has_mask=mask is not None,
                                 has_bias=bias is not None)
-  return out, (q, k, v, mask, bias, out, stats)
+  return out, (q, k, v, mask, bias, out, weights)
 
 
 def _backward(residuals, d_out):
-  q, k, v, mask, bias, out, stats = residuals
-  kernel_mask, kernel_bias = _operands(q, k, mask, bias)
+  q, k, v, mask, bias, out, weights = residuals
   batch, q_len, heads, _ = q.shape
   logits_shape = (batch, heads, q_len, k.shape[1]) if bias is not None else (1, 1, 1, 1)
   d_q, d_k, d_v, d_logits = jax.ffi.ffi_call(
       _registered()["AttentionBackward"],
       tuple(jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in (q, k, v))
       + (jax.ShapeDtypeStruct(logits_shape, jnp.float32),),
-      vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, out, stats, d_out,
-                                has_mask=mask is not None, has_bias=bias is not None)
+      vmap_method="sequential")(q, k, v, out, weights, d_out, has_bias=bias is not None)
   d_bias = None
   if bias is not None:
     axes = tuple(i for i, (n, m) in enumerate(zip(bias.shape, d_logits.shape)) if n == 1 < m)

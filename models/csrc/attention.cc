@@ -26,9 +26,13 @@ using namespace synthstudies;
 
 constexpr float kMaskedLogit = -1e30f;  // models.attention.NEG_INF
 
+// Rows over the keys (the weights, and the mask and bias a caller passes) are padded to a multiple
+// of 16: whole wide vectors on every CPU, and a layout models/cpu_kernels.py knows (ROW_PAD).
+constexpr int64_t kRowPad = 16;
+
 // Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D]; mask [Bm, Tq, Tk']
-// (Bm 1 or B) or none; bias [Bb, Hb, Tq, Tk'] (each 1 or full) or none, their rows padded to
-// Tk' >= keys() so that they are read in whole wide vectors. D is a multiple of 8.
+// (Bm 1 or B) or none; bias [Bb, Hb, Tq, Tk'] (each 1 or full) or none, with Tk' = keys().
+// D is a multiple of 8.
 struct Problem {
   int64_t batch, q_len, k_len, heads, dim;
   const bool* mask = nullptr;
@@ -37,14 +41,14 @@ struct Problem {
   int64_t bias_batch_stride = 0, bias_head_stride = 0, bias_row_stride = 0;
   float scale = 1.f;  // 1 / sqrt(dim) for attention; unused by mix
 
-  int64_t keys() const { return round_up(k_len, kWide); }  // score rows in whole wide vectors
+  int64_t keys() const { return round_up(k_len, kRowPad); }
   int64_t row_stride() const { return heads * dim; }
   int64_t q_offset(int64_t b, int64_t h) const { return b * q_len * heads * dim + h * dim; }
   int64_t k_offset(int64_t b, int64_t h) const { return b * k_len * heads * dim + h * dim; }
 };
 
-// Per-thread scratch for one pair: weights and their gradient [Tq, keys], k, v, and the key
-// gradients transposed [D, keys] (zero past k_len).
+// Per-thread scratch for one pair: the weights' gradient [Tq, keys] (and a mix's padded fixed
+// weights), k, v, and the key gradients transposed [D, keys] (zero past k_len).
 struct Scratch {
   std::vector<float> weights, d_logits, k_t, v_t, d_k_t, d_v_t;
   explicit Scratch(const Problem& p)
@@ -174,10 +178,9 @@ void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row
   }
 }
 
-// The softmax weights of a logits row, in place, and the row's max and 1 / sum of exponentials
-// into stats[0:2] (from which the backward recomputes the same weights, bit for bit). Padded keys
-// get weight 0: a fully masked row stays uniform over the k_len real keys.
-void softmax_row(const Problem& p, float* row, float* stats) {
+// The softmax weights of a logits row, in place. Padded keys get weight 0: a fully masked row
+// stays uniform over the k_len real keys.
+void softmax_row(const Problem& p, float* row) {
   vw max_lanes = load<vw>(row);
   for (int64_t j = kWide; j < p.keys(); j += kWide) {
     const vw x = load<vw>(row + j);
@@ -192,49 +195,46 @@ void softmax_row(const Problem& p, float* row, float* stats) {
   }
   const float inv = 1.f / lane_sum(sum_lanes);
   for (int64_t j = 0; j < p.keys(); j += kWide) store(row + j, load<vw>(row + j) * inv);
-  stats[0] = max;
-  stats[1] = inv;
 }
 
+// Pair `pair`'s softmax weights go to weights [B, H, Tq, keys()], which the backward reads.
 template <int DB>
 void forward_pair(const Problem& p, const float* q, const float* k, const float* v, float* out,
-                  float* stats, int64_t pair, Scratch& s) {
+                  float* weights, int64_t pair, Scratch& s) {
   const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
   const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
+  float* pair_weights = weights + pair * p.q_len * keys;
   transpose_rows(k + ko, p, s.k_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
-    float* rows = s.weights.data();
+    float* rows = pair_weights + i * keys;
     rows_times_transposed<R>(q + qo + i * rs, rs, s.k_t.data(), p, rows);
     for (int r = 0; r < R; ++r) {
       finish_logits(p, b, h, i + r, rows + r * keys);
-      softmax_row(p, rows + r * keys, stats + 2 * (pair * p.q_len + i + r));
+      softmax_row(p, rows + r * keys);
     }
     weighted_rows<R, DB>(rows, keys, v + ko, p.k_len, rs, out + qo + i * rs, rs);
   });
 }
 
-// The weights are recomputed from the forward's row statistics; d_logits = w * (d_w - row term),
-// whose row term d_out_i . out_i is the softmax's (as flash attention computes it).
+// From the forward's weights w: d_logits = w * (d_w - row term), whose row term d_out_i . out_i
+// is the softmax's (as flash attention computes it). Keeping w costs the memory XLA's path keeps
+// too; recomputing it from row statistics was a quarter of this function's time.
 template <int DB>
 void backward_pair(const Problem& p, const float* q, const float* k, const float* v,
-                   const float* out, const float* stats, const float* d_out, float* d_q, float* d_k,
-                   float* d_v, float* d_bias, int64_t pair, Scratch& s) {
+                   const float* out, const float* weights, const float* d_out, float* d_q,
+                   float* d_k, float* d_v, float* d_bias, int64_t pair, Scratch& s) {
   const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
   const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
-  transpose_rows(k + ko, p, s.k_t.data());
+  const float* pair_weights = weights + pair * p.q_len * keys;
   transpose_rows(v + ko, p, s.v_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
-    float* w = s.weights.data() + i * keys;
+    const float* w = pair_weights + i * keys;
     float* g = s.d_logits.data() + i * keys;
-    rows_times_transposed<R>(q + qo + i * rs, rs, s.k_t.data(), p, w);
     rows_times_transposed<R>(d_out + qo + i * rs, rs, s.v_t.data(), p, g);  // d_weights
     for (int r = 0; r < R; ++r) {
-      float *wr = w + r * keys, *gr = g + r * keys;
+      const float* wr = w + r * keys;
+      float* gr = g + r * keys;
       const float *dor = d_out + qo + (i + r) * rs, *outr = out + qo + (i + r) * rs;
-      finish_logits(p, b, h, i + r, wr);
-      const float* row_stats = stats + 2 * (pair * p.q_len + i + r);
-      for (int64_t j = 0; j < keys; j += kWide)
-        store(wr + j, vexp(load<vw>(wr + j) - row_stats[0]) * row_stats[1]);
       v8 term8 = {};
       for (int cb = 0; cb < DB; ++cb) term8 += load(dor + cb * kLanes) * load(outr + cb * kLanes);
       const float term = lane_sum(term8);
@@ -251,7 +251,7 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
   });
   // d_k^T = scale * q^T d_logits, d_v^T = d_out^T weights
   transposed_times(q + qo, rs, s.d_logits.data(), p, p.scale, s.d_k_t.data());
-  transposed_times(d_out + qo, rs, s.weights.data(), p, 1.f, s.d_v_t.data());
+  transposed_times(d_out + qo, rs, pair_weights, p, 1.f, s.d_v_t.data());
   untranspose_rows(s.d_k_t.data(), p, d_k + ko);
   untranspose_rows(s.d_v_t.data(), p, d_v + ko);
 }
@@ -307,41 +307,48 @@ ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
   return ffi::Error::Success();
 }
 
+// Whether weights is [B, H, Tq, keys()]: the softmax weights the forward writes, the backward reads.
+bool weights_fit(const Problem& p, ffi::Span<const int64_t> wd) {
+  return wd.size() == 4 && wd[0] == p.batch && wd[1] == p.heads && wd[2] == p.q_len &&
+         wd[3] == p.keys();
+}
+
 ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::PRED> mask,
                    ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> out,
-                   ffi::ResultBuffer<ffi::F32> stats, bool has_mask, bool has_bias) {
+                   ffi::ResultBuffer<ffi::F32> weights, bool has_mask, bool has_bias) {
   Problem p;
   if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, &p);
       e.failure())
     return e;
+  if (!weights_fit(p, weights->dimensions()))
+    return ffi::Error::InvalidArgument("attention: weights must be [B, H, Tq, keys padded to 16]");
   const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
-  float *od = out->typed_data(), *sd = stats->typed_data();
+  float *od = out->typed_data(), *wd = weights->typed_data();
   return with_blocks(p.dim, [&]<int DB>() {
     for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
-      forward_pair<DB>(p, qd, kd, vd, od, sd, pair, s);
+      forward_pair<DB>(p, qd, kd, vd, od, wd, pair, s);
     });
   });
 }
 
 ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
-                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::PRED> mask,
-                    ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> out,
-                    ffi::Buffer<ffi::F32> stats, ffi::Buffer<ffi::F32> d_out,
+                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> out,
+                    ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> d_out,
                     ffi::ResultBuffer<ffi::F32> d_q, ffi::ResultBuffer<ffi::F32> d_k,
                     ffi::ResultBuffer<ffi::F32> d_v, ffi::ResultBuffer<ffi::F32> d_logits,
-                    bool has_mask, bool has_bias) {
+                    bool has_bias) {
   Problem p;
-  if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, &p);
-      e.failure())
-    return e;
+  if (auto e = make_problem(q, k, nullptr, nullptr, &p); e.failure()) return e;
+  if (!weights_fit(p, weights.dimensions()))
+    return ffi::Error::InvalidArgument("attention: weights must be [B, H, Tq, keys padded to 16]");
   const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
-  const float *od = out.typed_data(), *sd = stats.typed_data(), *gd = d_out.typed_data();
+  const float *od = out.typed_data(), *wd = weights.typed_data(), *gd = d_out.typed_data();
   float *dq = d_q->typed_data(), *dk = d_k->typed_data(), *dv = d_v->typed_data();
   float* db = has_bias ? d_logits->typed_data() : nullptr;
   return with_blocks(p.dim, [&]<int DB>() {
     for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
-      backward_pair<DB>(p, qd, kd, vd, od, sd, gd, dq, dk, dv, db, pair, s);
+      backward_pair<DB>(p, qd, kd, vd, od, wd, gd, dq, dk, dv, db, pair, s);
     });
   });
 }
@@ -404,12 +411,6 @@ ffi::Error mix_backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights,
 
 using F32 = ffi::Buffer<ffi::F32>;
 
-// What every attention call takes first: XLA's thread pool, then q, k, v, the mask and the bias.
-auto attention_binding() {
-  return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Arg<F32>()
-      .Arg<ffi::Buffer<ffi::PRED>>().Arg<F32>();
-}
-
 // A mix call: the thread pool, the fixed weights and one [B, T, H, D] array in; one out.
 auto mix_binding() {
   return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Ret<F32>();
@@ -418,15 +419,19 @@ auto mix_binding() {
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionForward, forward,
-                              attention_binding()  // out, row stats
+                              ffi::Ffi::Bind()  // q, k, v, mask, bias; out, weights
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<F32>().Arg<F32>().Arg<F32>().Arg<ffi::Buffer<ffi::PRED>>()
+                                  .Arg<F32>()
                                   .Ret<F32>().Ret<F32>()
                                   .Attr<bool>("has_mask").Attr<bool>("has_bias"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionBackward, backward,
-                              attention_binding()  // out, row stats, d_out; d_q, d_k, d_v, d_logits
-                                  .Arg<F32>().Arg<F32>().Arg<F32>()
-                                  .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()
-                                  .Attr<bool>("has_mask").Attr<bool>("has_bias"));
+                              ffi::Ffi::Bind()  // q, k, v, out, weights, d_out
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
+                                  .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()  // d_q, d_k, d_v,
+                                  .Attr<bool>("has_bias"));                    // d_logits
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward, mix_binding());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MixBackward, mix_backward, mix_binding());
