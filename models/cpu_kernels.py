@@ -32,7 +32,7 @@ HEADERS = [os.path.join(_CSRC, "common.h")]
 FLAGS = ["-O3", "-march=native", "-std=c++20", "-shared", "-fPIC"]
 TARGETS = {"AttentionForward": "synthstudies_attention_forward",
            "AttentionBackward": "synthstudies_attention_backward",
-           "MixForward": "synthstudies_mix_forward", "MixBackward": "synthstudies_mix_backward",
+           "MixForward": "synthstudies_mix_forward",
            "NormForward": "synthstudies_norm_forward", "NormBackward": "synthstudies_norm_backward",
            "BiasGeluForward": "synthstudies_bias_gelu_forward",
            "BiasGeluBackward": "synthstudies_bias_gelu_backward"}
@@ -140,7 +140,7 @@ def matmul_flops(target: str, shapes) -> int:
   d_weights, d_q, d_k); a fixed mix's one each way; the row kernels' (norm, bias_gelu) none."""
   if target.startswith(("synthstudies_norm", "synthstudies_bias_gelu")):
     return 0
-  if target in (TARGETS["MixForward"], TARGETS["MixBackward"]):
+  if target == TARGETS["MixForward"]:
     (_, heads, q_len, k_len), (batch, *_, dim) = shapes[:2]
     return 2 * batch * heads * q_len * k_len * dim
   (batch, q_len, heads, dim), (_, k_len, *_) = shapes[:2]
@@ -212,21 +212,23 @@ attention.defvjp(_forward, _backward)
 def mix(weights, v):
   """weights [Bw (1 or B), H, Tq, Tk] times v [B, Tk, H, D] -> [B, Tq, H, D] by the kernel, for
   fixed attention patterns: the weights take no gradient (a zero cotangent)."""
-  return _mix_forward(weights, v)[0]
+  return _mixed(weights, v)
+
+
+def _mixed(weights, v):
+  shape = (v.shape[0], weights.shape[2]) + v.shape[2:]
+  return jax.ffi.ffi_call(_registered()["MixForward"], jax.ShapeDtypeStruct(shape, jnp.float32),
+                          vmap_method="sequential")(weights.astype(jnp.float32), v)
 
 
 def _mix_forward(weights, v):
-  shape = (v.shape[0], weights.shape[2]) + v.shape[2:]
-  out = jax.ffi.ffi_call(_registered()["MixForward"], jax.ShapeDtypeStruct(shape, jnp.float32),
-                         vmap_method="sequential")(weights.astype(jnp.float32), v)
-  return out, (weights, v.shape)
+  return _mixed(weights, v), weights
 
 
-def _mix_backward(residuals, d_out):
-  weights, v_shape = residuals
-  d_v = jax.ffi.ffi_call(_registered()["MixBackward"], jax.ShapeDtypeStruct(v_shape, jnp.float32),
-                         vmap_method="sequential")(weights.astype(jnp.float32), d_out)
-  return jnp.zeros_like(weights), d_v
+def _mix_backward(weights, d_out):
+  """d_v = weights^T d_out: the same kernel on the transposed patterns (for LEGO's fixed patterns
+  a constant, transposed once at compile time)."""
+  return jnp.zeros_like(weights), _mixed(jnp.swapaxes(weights, 2, 3), d_out)
 
 
 mix.defvjp(_mix_forward, _mix_backward)

@@ -62,12 +62,12 @@ def test_kernel_equals_autodiff_of_the_reference(batch, q_len, k_len, heads, dim
 
 
 @needs_compiler
-@pytest.mark.parametrize("weights_batch", [1, 3])
-def test_mix_equals_autodiff_of_weighted_values(weights_batch):
+@pytest.mark.parametrize("weights_batch,q_len", [(1, 11), (3, 11), (1, 7)])
+def test_mix_equals_autodiff_of_weighted_values(weights_batch, q_len):
   """Fixed patterns times values (LEGO's fixed heads): the output and d_v; the weights, shared
   by the batch or per example, take a zero gradient."""
-  _, _, v, d_out = _inputs(3, 11, 11, 2, 24)
-  weights = jax.nn.softmax(jax.random.normal(jax.random.key(4), (weights_batch, 2, 11, 11)), -1)
+  _, _, v, d_out = _inputs(3, q_len, 11, 2, 24)
+  weights = jax.nn.softmax(jax.random.normal(jax.random.key(4), (weights_batch, 2, q_len, 11)), -1)
   loss = lambda mix: lambda w, v: (mix(w, v) * d_out).sum()
   got = jax.value_and_grad(loss(cpu_kernels.mix), argnums=(0, 1))(weights, v)
   want = jax.value_and_grad(loss(lambda w, v: attn_lib.weighted_values(

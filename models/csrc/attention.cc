@@ -10,8 +10,9 @@
 //
 // Semantics match models/attention.py `_softmax_attention_forward`: logits = (q . k) * scale
 // (+ bias), masked-out keys set to -1e30 (a fully masked row is uniform), softmax over keys.
-// The forward also returns each row's max and 1 / sum, from which the backward recomputes the
-// weights. A second pair of targets, mix, multiplies fixed weights by values (LEGO's fixed heads).
+// The forward also returns the softmax weights, which the backward reads. A second target, mix,
+// multiplies fixed weights by values (LEGO's fixed heads); its backward is a mix by the
+// transposed weights (models/cpu_kernels.py).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -47,13 +48,13 @@ struct Problem {
   int64_t k_offset(int64_t b, int64_t h) const { return b * k_len * heads * dim + h * dim; }
 };
 
-// Per-thread scratch for one pair: the weights' gradient [Tq, keys] (and a mix's padded fixed
-// weights), k, v, and the key gradients transposed [D, keys] (zero past k_len).
+// Per-thread scratch for one pair: the weights' gradient [Tq, keys], k, v, and the key gradients
+// transposed [D, keys] (zero past k_len).
 struct Scratch {
-  std::vector<float> weights, d_logits, k_t, v_t, d_k_t, d_v_t;
+  std::vector<float> d_logits, k_t, v_t, d_k_t, d_v_t;
   explicit Scratch(const Problem& p)
-      : weights(p.q_len * p.keys()), d_logits(p.q_len * p.keys()), k_t(p.dim * p.keys()),
-        v_t(p.dim * p.keys()), d_k_t(p.dim * p.keys()), d_v_t(p.dim * p.keys()) {}
+      : d_logits(p.q_len * p.keys()), k_t(p.dim * p.keys()), v_t(p.dim * p.keys()),
+        d_k_t(p.dim * p.keys()), d_v_t(p.dim * p.keys()) {}
 };
 
 // One pair's k_len rows of x (row_stride apart) into x_t [D, keys], zero past k_len; and back.
@@ -390,31 +391,7 @@ ffi::Error mix_forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights, ffi:
   });
 }
 
-ffi::Error mix_backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights,
-                        ffi::Buffer<ffi::F32> d_out, ffi::ResultBuffer<ffi::F32> d_v) {
-  Problem p;
-  if (auto e = make_mix_problem(weights, d_v->dimensions(), &p); e.failure()) return e;
-  const float* gd = d_out.typed_data();
-  float* dv = d_v->typed_data();
-  for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
-    const int64_t b = pair / p.heads, h = pair % p.heads, keys = p.keys(), rs = p.row_stride();
-    const float* w = weights_of(p, pair);
-    for (int64_t i = 0; i < p.q_len; ++i) {  // rows padded to whole vectors for transposed_times
-      std::copy(w + i * p.k_len, w + (i + 1) * p.k_len, s.weights.data() + i * keys);
-      std::fill(s.weights.data() + i * keys + p.k_len, s.weights.data() + (i + 1) * keys, 0.f);
-    }
-    transposed_times(gd + p.q_offset(b, h), rs, s.weights.data(), p, 1.f, s.d_v_t.data());
-    untranspose_rows(s.d_v_t.data(), p, dv + p.k_offset(b, h));
-  });
-  return ffi::Error::Success();
-}
-
 using F32 = ffi::Buffer<ffi::F32>;
-
-// A mix call: the thread pool, the fixed weights and one [B, T, H, D] array in; one out.
-auto mix_binding() {
-  return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Ret<F32>();
-}
 
 }  // namespace
 
@@ -433,5 +410,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionBackward, backward,
                                   .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()  // d_q, d_k, d_v,
                                   .Attr<bool>("has_bias"));                    // d_logits
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward, mix_binding());
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MixBackward, mix_backward, mix_binding());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward,
+                              ffi::Ffi::Bind()  // the fixed weights, one [B, T, H, D] array; out
+                                  .Ctx<ffi::ThreadPool>().Arg<F32>().Arg<F32>().Ret<F32>());
