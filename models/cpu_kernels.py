@@ -148,11 +148,16 @@ def matmul_flops(target: str, shapes) -> int:
   return products * 2 * batch * heads * q_len * k_len * dim
 
 
+def _padded_keys(k) -> int:
+  """The kernel's row length over the keys of k [B, Tk, H, D]: Tk rounded up to ROW_PAD."""
+  return k.shape[1] + -k.shape[1] % ROW_PAD
+
+
 def _operands(q, k, mask, bias):
   """The kernel's mask [Bm, Tq, Tk'] and bias [Bb, Hb, Tq, Tk'] (placeholders when absent), their
   rows padded to Tk' = a multiple of ROW_PAD: the kernel reads them in whole vectors."""
   scores = (q.shape[1], k.shape[1])
-  pad = [(0, 0)] * 2 + [(0, -k.shape[1] % ROW_PAD)]
+  pad = [(0, 0)] * 2 + [(0, _padded_keys(k) - k.shape[1])]
   mask = (jnp.zeros((1, 1, ROW_PAD), bool) if mask is None
           else jnp.pad(jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores), pad))
   bias = (jnp.zeros((1, 1, 1, ROW_PAD), jnp.float32) if bias is None
@@ -178,11 +183,10 @@ def _registered() -> dict[str, str]:
 def _forward(q, k, v, mask, bias):
   kernel_mask, kernel_bias = _operands(q, k, mask, bias)
   batch, q_len, heads, _ = q.shape
-  padded_keys = k.shape[1] + -k.shape[1] % ROW_PAD
   out, weights = jax.ffi.ffi_call(
       _registered()["AttentionForward"],
       (jax.ShapeDtypeStruct(q.shape, jnp.float32),
-       jax.ShapeDtypeStruct((batch, heads, q_len, padded_keys), jnp.float32)),  # the softmax
+       jax.ShapeDtypeStruct((batch, heads, q_len, _padded_keys(k)), jnp.float32)),  # the softmax
       vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, has_mask=mask is not None,
                                 has_bias=bias is not None)
   return out, (q, k, v, mask, bias, out, weights)

@@ -37,9 +37,9 @@ constexpr int64_t kRowPad = 16;
 struct Problem {
   int64_t batch, q_len, k_len, heads, dim;
   const bool* mask = nullptr;
-  int64_t mask_batch_stride = 0, mask_row_stride = 0;
+  int64_t mask_batch_stride = 0;
   const float* bias = nullptr;
-  int64_t bias_batch_stride = 0, bias_head_stride = 0, bias_row_stride = 0;
+  int64_t bias_batch_stride = 0, bias_head_stride = 0;
   float scale = 1.f;  // 1 / sqrt(dim) for attention; unused by mix
 
   int64_t keys() const { return round_up(k_len, kRowPad); }
@@ -162,12 +162,12 @@ void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row
   typedef char vb __attribute__((vector_size(kWide)));  // kWide bools
   vi lane = {};
   for (int l = 0; l < kWide; ++l) lane[l] = l;
+  const int64_t keys = p.keys();
   const float* bias =
-      p.bias ? p.bias + b * p.bias_batch_stride + h * p.bias_head_stride + i * p.bias_row_stride
-             : nullptr;
-  const bool* mask = p.mask ? p.mask + b * p.mask_batch_stride + i * p.mask_row_stride : nullptr;
+      p.bias ? p.bias + b * p.bias_batch_stride + h * p.bias_head_stride + i * keys : nullptr;
+  const bool* mask = p.mask ? p.mask + b * p.mask_batch_stride + i * keys : nullptr;
   const int32_t k_len = static_cast<int32_t>(p.k_len);
-  for (int32_t j = 0; j < p.keys(); j += kWide) {
+  for (int32_t j = 0; j < keys; j += kWide) {
     vw x = load<vw>(row + j) * p.scale;
     if (bias) x += load<vw>(bias + j);
     if (mask) {
@@ -291,24 +291,25 @@ ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
   *p = Problem{qd[0], qd[1], kd[1], qd[2], qd[3]};
   p->scale = 1.f / std::sqrt(static_cast<float>(p->dim));
   if (mask) {
-    auto md = mask->dimensions();  // [Bm, Tq, Tk']
+    auto md = mask->dimensions();  // [Bm, Tq, keys]
+    if (md.back() != p->keys())
+      return ffi::Error::InvalidArgument("attention: mask rows must be padded to 16 keys");
     p->mask = mask->typed_data();
-    p->mask_row_stride = md[2];
-    p->mask_batch_stride = md[0] == 1 ? 0 : p->q_len * md[2];
+    p->mask_batch_stride = md[0] == 1 ? 0 : p->q_len * p->keys();
   }
   if (bias) {
-    auto bd = bias->dimensions();  // [Bb, Hb, Tq, Tk']
+    auto bd = bias->dimensions();  // [Bb, Hb, Tq, keys]
+    if (bd.back() != p->keys())
+      return ffi::Error::InvalidArgument("attention: bias rows must be padded to 16 keys");
     p->bias = bias->typed_data();
-    p->bias_row_stride = bd[3];
-    p->bias_head_stride = bd[1] == 1 ? 0 : p->q_len * bd[3];
-    p->bias_batch_stride = bd[0] == 1 ? 0 : bd[1] * p->q_len * bd[3];
+    p->bias_head_stride = bd[1] == 1 ? 0 : p->q_len * p->keys();
+    p->bias_batch_stride = bd[0] == 1 ? 0 : bd[1] * p->q_len * p->keys();
   }
-  if ((mask && p->mask_row_stride < p->keys()) || (bias && p->bias_row_stride < p->keys()))
-    return ffi::Error::InvalidArgument("attention: mask and bias rows must be padded to keys");
   return ffi::Error::Success();
 }
 
-// Whether weights is [B, H, Tq, keys()]: the softmax weights the forward writes, the backward reads.
+// Whether weights is [B, H, Tq, keys()]: the softmax weights the forward writes and the backward
+// reads.
 bool weights_fit(const Problem& p, ffi::Span<const int64_t> wd) {
   return wd.size() == 4 && wd[0] == p.batch && wd[1] == p.heads && wd[2] == p.q_len &&
          wd[3] == p.keys();
@@ -363,7 +364,6 @@ ffi::Error make_mix_problem(ffi::Buffer<ffi::F32> weights, ffi::Span<const int64
     return ffi::Error::InvalidArgument("mix: weights [Bw, H, Tq, Tk] and v [B, Tk, H, D]");
   *p = Problem{vd[0], wd[2], vd[1], vd[2], vd[3]};
   p->bias = weights.typed_data();
-  p->bias_row_stride = p->k_len;
   p->bias_head_stride = p->q_len * p->k_len;
   p->bias_batch_stride = wd[0] == 1 ? 0 : p->heads * p->q_len * p->k_len;
   return ffi::Error::Success();

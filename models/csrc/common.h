@@ -63,8 +63,8 @@ template <typename V>
 inline float lane_max(V x) {
   return fold_lanes(x, [](auto a, auto b) { return a > b ? a : b; });
 }
-inline int64_t round_up(int64_t n, int64_t lanes = kLanes) {
-  return (n + lanes - 1) / lanes * lanes;
+inline int64_t round_up(int64_t n, int64_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
 }
 
 // exp of a vector, branch-free: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-7 Taylor
