@@ -12,7 +12,9 @@ median over repeats with its spread ((max - min) / median). Train steps are the 
 `train.build_trainer`'s jitted, donated call of `steps_per_call` steps, compiled once ahead of time,
 timed per call and reported per step; ours and PyTorch's take turns call by call, so a drift in the
 machine's speed moves both and their ratio holds; each row's
-% of the ceiling is against the ceiling's matmul timed just before it. FLOPs are matmul FLOPs
+% of the ceiling is against the ceiling's matmul timed just before it, and its "steal %" is the
+share of CPU time the virtual machine's host took away during it (0 on a quiet or bare machine; at
+20-30% the small rows' ratios swung by 2x between runs). FLOPs are matmul FLOPs
 counted analytically (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the
 elementwise work, is recorded beside them.
 """
@@ -106,6 +108,24 @@ def time_calls(fn: Callable[[int], object], warmup: int, repeats: int) -> list[f
 
 STEADY_FAULTS = 1000  # fresh pages (4 KiB) in one warm-up round below which the heap is steady
 MAX_EXTRA_WARMUP = 8
+
+
+def cpu_times() -> tuple[int, int] | None:
+  """(stolen, total) CPU time so far, in jiffies of all CPUs; None off Linux. A virtual machine's
+  "steal" is time its host ran someone else while it wanted the CPU: a row measured under steal
+  reads slow, and small steps with many thread hand-offs slower than large ones."""
+  try:
+    with open("/proc/stat") as f:
+      fields = [int(x) for x in f.readline().split()[1:]]
+  except (OSError, ValueError):
+    return None
+  return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_pct(before, after) -> float | None:
+  if before is None or after is None or after[1] == before[1]:
+    return None
+  return 100 * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def fresh_pages() -> int:
@@ -336,8 +356,10 @@ def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
     if not skip_torch:  # interleaved with ours, call for call
       runners += [torch_runner(config, study, args, compiled)
                   for compiled in (False, True)[:1 + args.torch_compile]]
+    before = cpu_times()
     times, local_ceiling = time_with_ceiling([run for run, _ in runners], ceiling, args)
-    row = {"model": name, **figures(times[0], local_ceiling), "ceiling_gflops": local_ceiling}
+    row = {"model": name, **figures(times[0], local_ceiling), "ceiling_gflops": local_ceiling,
+           "steal_pct": steal_pct(before, cpu_times())}
     if not skip_torch:
       row["torch"] = [torch_figures(t, local_ceiling)
                       for t, (_, torch_figures) in zip(times[1:], runners[1:])]
@@ -427,7 +449,7 @@ def table(result: dict) -> str:
   lines = [f"float32 matmul ceiling (XLA): {c['gflops']:.1f} GFLOP/s  ("
            + ", ".join(f"n={n}: {s['gflops']:.1f}" for n, s in c["by_size"].items()) + ")", "",
            "train step          layers d_model   T  batch  k  ms/step  spread  tokens/s  GFLOP/s"
-           "  %ceil  torch tokens/s (eager, compiled)  ours/best torch  ceiling GFLOP/s"]
+           "  %ceil  torch tokens/s (eager, compiled)  ours/best torch  ceiling GFLOP/s  steal %"]
   for r in result["train"]:
     torch_part = ("  " + ", ".join(f"{t['tokens_per_s']:.0f}" for t in r["torch"]).rjust(32)
                   + f"  {r['ratio_vs_torch']:15.2f}" if "torch" in r else "")
@@ -435,7 +457,7 @@ def table(result: dict) -> str:
                  f"  {r['batch']:5d} {r['steps_per_call']:2d}"
                  f"  {1e3 * r['median_s']:7.2f}  {r['spread']:6.2f}  {r['tokens_per_s']:8.0f}"
                  f"  {r['gflops']:7.1f}  {r['pct_ceiling']:5.1f}" + torch_part
-                 + f"  {r['ceiling_gflops']:15.1f}")
+                 + f"  {r['ceiling_gflops']:15.1f}" + _steal_column(r.get("steal_pct")))
   if result["torch_skipped"]:
     lines.append(f"PyTorch comparison skipped: {result['torch_skipped']}")
   if "attention" not in result:  # --train-only
@@ -457,6 +479,10 @@ def table(result: dict) -> str:
             f"{d['batch']}, prompt {d['prompt_length']}, {d['new_tokens']} new tokens, median "
             f"{1e3 * d['median_s']:.1f} ms, spread {d['spread']:.2f})"]
   return "\n".join(lines)
+
+
+def _steal_column(pct: float | None) -> str:
+  return "        -" if pct is None else f"  {pct:7.1f}"
 
 
 TINY = dict(d_models=[32], seq_lens=[16], layers=2, batch=4, repeats=3, warmup=1,

@@ -72,10 +72,26 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert row["flops"] <= row["xla_flops"]  # XLA adds the elementwise work to the matmuls
   if result["torch_skipped"] is None:
     assert all(r["ratio_vs_torch"] > 0 for r in result["train"])
+  assert all(r["steal_pct"] is None or 0 <= r["steal_pct"] <= 100 for r in result["train"])
   assert [r["attention"] for r in result["attention"]] == ["vanilla", "lego", "conv_qkv"]
   assert [r["task"] for r in result["generators"]] == ["lego", "arithmetic", "biography", "programs"]
   assert all(r["examples_per_s"] > 0 and r["pct_of_step"] > 0 for r in result["generators"])
   assert result["decoding"]["tokens_per_s"] > 0
+
+
+def test_steal_is_the_stolen_share_of_all_cpu_time(monkeypatch, tmp_path):
+  stat = tmp_path / "stat"
+  # user nice system idle iowait irq softirq steal: 250 jiffies pass, 50 of them stolen
+  stat.write_text("cpu  100 0 20 300 0 0 0 10 0 0\ncpu0 1 2 3\n")
+  real_open = open
+  monkeypatch.setattr("builtins.open",
+                      lambda path, *a, **k: real_open(stat if path == "/proc/stat" else path, *a, **k))
+  before = benchmark.cpu_times()
+  stat.write_text("cpu  200 0 40 380 0 0 0 60 0 0\n")
+  after = benchmark.cpu_times()
+  assert before == (10, 430) and after == (60, 680)
+  assert benchmark.steal_pct(before, after) == pytest.approx(20.0)
+  assert benchmark.steal_pct(None, after) is None
 
 
 @pytest.mark.parametrize("warmup,growing_calls,want_warmup", [
