@@ -33,14 +33,9 @@ def worker(tree: str, config_arg: str, study_spec: str) -> None:
   from experiments import host_memory
   host_memory.keep_freed_memory()  # before JAX starts its threads, as the entry point does
   import importlib
-  import importlib.util
   import jax
-  from experiments import train
-  path, _, variant = config_arg.partition(":")
-  spec = importlib.util.spec_from_file_location("step_ab_config", path)
-  config_module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(config_module)
-  config = config_module.get_config(variant or None)
+  from experiments import entry, train
+  config = entry.load_config(config_arg)  # the tree's own loader, as its --config flag reads
   module_name, _, class_name = study_spec.partition(":")
   study = getattr(importlib.import_module(module_name), class_name)(config)
   trainer = train.build_trainer(config, study)
