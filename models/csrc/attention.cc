@@ -308,11 +308,13 @@ ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
   return ffi::Error::Success();
 }
 
-// Whether weights is [B, H, Tq, keys()]: the softmax weights the forward writes and the backward
+// That weights is [B, H, Tq, keys()]: the softmax weights the forward writes and the backward
 // reads.
-bool weights_fit(const Problem& p, ffi::Span<const int64_t> wd) {
-  return wd.size() == 4 && wd[0] == p.batch && wd[1] == p.heads && wd[2] == p.q_len &&
-         wd[3] == p.keys();
+ffi::Error check_weights(const Problem& p, ffi::Span<const int64_t> wd) {
+  if (wd.size() == 4 && wd[0] == p.batch && wd[1] == p.heads && wd[2] == p.q_len &&
+      wd[3] == p.keys())
+    return ffi::Error::Success();
+  return ffi::Error::InvalidArgument("attention: weights must be [B, H, Tq, keys padded to 16]");
 }
 
 ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
@@ -323,8 +325,7 @@ ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ff
   if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, &p);
       e.failure())
     return e;
-  if (!weights_fit(p, weights->dimensions()))
-    return ffi::Error::InvalidArgument("attention: weights must be [B, H, Tq, keys padded to 16]");
+  if (auto e = check_weights(p, weights->dimensions()); e.failure()) return e;
   const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
   float *od = out->typed_data(), *wd = weights->typed_data();
   return with_blocks(p.dim, [&]<int DB>() {
@@ -342,8 +343,7 @@ ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<f
                     bool has_bias) {
   Problem p;
   if (auto e = make_problem(q, k, nullptr, nullptr, &p); e.failure()) return e;
-  if (!weights_fit(p, weights.dimensions()))
-    return ffi::Error::InvalidArgument("attention: weights must be [B, H, Tq, keys padded to 16]");
+  if (auto e = check_weights(p, weights.dimensions()); e.failure()) return e;
   const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
   const float *od = out.typed_data(), *wd = weights.typed_data(), *gd = d_out.typed_data();
   float *dq = d_q->typed_data(), *dk = d_k->typed_data(), *dv = d_v->typed_data();
