@@ -10,8 +10,9 @@ task generators; greedy decoding.
 Every timing excludes warm-up (compilation, and steps that still grow the heap) and reports the
 median over repeats with its spread ((max - min) / median). Train steps are the project's own:
 `train.build_trainer`'s jitted, donated call of `steps_per_call` steps, compiled once ahead of time,
-timed per call and reported per step; ours and PyTorch's take turns call by call, so a drift in the
-machine's speed moves both and their ratio holds; each row's
+timed per call and reported per step; ours and PyTorch's take turns of --turn timed calls, each
+opened by --settle untimed ones (the first call after the other's pays for the switch), so a drift
+in the machine's speed moves both and their ratio holds; each row's
 % of the ceiling is against the ceiling's matmul timed just before it, and its "steal %" is the
 share of CPU time the virtual machine's host took away during it (0 on a quiet or bare machine; at
 20-30% the small rows' ratios swung by 2x between runs). FLOPs are matmul FLOPs
@@ -132,7 +133,8 @@ def fresh_pages() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def time_interleaved(fns: list[Callable[[int], object]], warmup: int, repeats: int):
+def time_interleaved(fns: list[Callable[[int], object]], warmup: int, repeats: int,
+                     turn: int = 1, settle: int = 0):
   """Per fn, seconds of each of `repeats` calls, the fns taking turns: a machine whose speed drifts
   (the CPU's did, 352 to 422 GFLOP/s between runs) slows them alike, so their ratio holds.
 
@@ -140,6 +142,11 @@ def time_interleaved(fns: list[Callable[[int], object]], warmup: int, repeats: i
   than STEADY_FAULTS fresh pages: until the heap stops growing. Its growth is a one-off cost of a
   run's first steps (a d_model 512 LEGO step that grows it takes 770-1240 ms, 540 ms after), and
   with PyTorch's allocations between ours it lasts a few steps longer.
+
+  A turn is `settle` untimed calls, then up to `turn` timed ones. The first call after another
+  fn's is charged for the switch: XLA's pool threads, descheduled while PyTorch's spun, made our
+  d_model 128 step read 25 ms there against 17 ms in a run of its own (docs/performance.md, stop
+  25), so one untimed call per turn keeps that charge out of both sides' figures.
   """
   rounds, growing = 0, True
   while rounds < warmup or (growing and 0 < warmup and rounds < warmup + MAX_EXTRA_WARMUP):
@@ -149,11 +156,18 @@ def time_interleaved(fns: list[Callable[[int], object]], warmup: int, repeats: i
     growing = fresh_pages() - before >= STEADY_FAULTS
     rounds += 1
   times = [[] for _ in fns]
-  for i in range(rounds, rounds + repeats):
-    for fn, fn_times in zip(fns, times):
-      start = time.perf_counter()
-      fn(i)
-      fn_times.append(time.perf_counter() - start)
+  calls = [rounds] * len(fns)  # each fn's next call index
+  while len(times[0]) < repeats:
+    timed = min(turn, repeats - len(times[0]))
+    for k, (fn, fn_times) in enumerate(zip(fns, times)):
+      for _ in range(settle):
+        fn(calls[k])
+        calls[k] += 1
+      for _ in range(timed):
+        start = time.perf_counter()
+        fn(calls[k])
+        fn_times.append(time.perf_counter() - start)
+        calls[k] += 1
   return times
 
 
@@ -191,7 +205,7 @@ def time_with_ceiling(fns, ceiling: dict, args) -> tuple[list[list[float]], floa
   """
   run, gflops = matmul_runner(ceiling["size"])
   local = gflops(time_calls(run, args.warmup, args.repeats))
-  return time_interleaved(fns, args.warmup, args.repeats), local
+  return time_interleaved(fns, args.warmup, args.repeats, args.turn, args.settle), local
 
 
 # -- the two benchmark models ----------------------------------------------------------------------
@@ -353,7 +367,7 @@ def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
   for name, config, study in default_setups(args) + setups:
     ours, figures = step_runner(config, study)
     runners = [(ours, figures)]
-    if not skip_torch:  # interleaved with ours, call for call
+    if not skip_torch:  # taking turns with ours
       runners += [torch_runner(config, study, args, compiled)
                   for compiled in (False, True)[:1 + args.torch_compile]]
     before = cpu_times()
@@ -500,6 +514,10 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--vocab", type=at_least(1), default=128, help="decoder vocabulary")
   parser.add_argument("--repeats", type=at_least(1), default=10)
   parser.add_argument("--warmup", type=at_least(0), default=2, help="untimed calls before timing")
+  parser.add_argument("--turn", type=at_least(1), default=3,
+                      help="timed calls each compared step makes before the next takes its turn")
+  parser.add_argument("--settle", type=at_least(0), default=1,
+                      help="untimed calls opening each turn (--turn=1 --settle=0: call by call)")
   parser.add_argument("--matmul-sizes", type=ints, default=[1024, 2048])
   parser.add_argument("--task-config", default="",
                       help="config variant of each study for generators and decoding (e.g. smoke)")

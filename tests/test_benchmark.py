@@ -118,11 +118,31 @@ def test_each_row_is_set_against_a_ceiling_timed_just_before_its_steps(monkeypat
   monkeypatch.setattr(benchmark, "matmul_runner", lambda n: (
       lambda i: calls.append(("matmul", n)), lambda times: float(len(times))))
   monkeypatch.setattr(benchmark, "fresh_pages", lambda: 0)
-  args = benchmark.parse_args(["--warmup=1", "--repeats=3"])
+  args = benchmark.parse_args(["--warmup=1", "--repeats=3", "--turn=1", "--settle=0"])
   steps = [lambda i: calls.append(("ours", i)), lambda i: calls.append(("torch", i))]
   times, gflops = benchmark.time_with_ceiling(steps, {"size": 64}, args)
   assert [len(t) for t in times] == [3, 3] and gflops == 3.0  # from the 3 timed matmuls
   assert calls == [("matmul", 64)] * 4 + [(name, i) for i in range(4) for name in ("ours", "torch")]
+
+
+def test_turns_open_with_untimed_calls_and_time_the_rest(monkeypatch):
+  monkeypatch.setattr(benchmark, "fresh_pages", lambda: 0)
+  clock, calls = [0.0], []
+  monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+
+  def step(name):
+    def run(i):  # pays 10 s for the switch when the call before was the other fn's, else 1 s
+      clock[0] += 1.0 if calls and calls[-1][0] == name else 10.0
+      calls.append((name, i))
+    return run
+
+  times = benchmark.time_interleaved([step("ours"), step("torch")], 1, 5, turn=2, settle=1)
+  assert times == [[1.0] * 5, [1.0] * 5]  # each switch was paid by an untimed call
+  # a warm-up round, then turns of 1 untimed + 2 timed calls; the last times only what is left
+  turns = [[0], [1, 2, 3], [4, 5, 6], [7, 8]]
+  assert calls == [(name, i) for turn in turns for name in ("ours", "torch") for i in turn]
+  call_by_call = benchmark.time_interleaved([step("ours"), step("torch")], 0, 2)
+  assert call_by_call == [[10.0] * 2, [10.0] * 2]  # the old method: every call pays the switch
 
 
 @pytest.mark.parametrize("setup,attention,pos_encoding,tied", [
