@@ -183,16 +183,21 @@ def reference_attention(q, k, v, *, causal: bool, key_mask=None, bias=None):
   return weighted_values(weights, v), weights
 
 
-def project_heads(x, kernel):
-  """x [B, T, d] through a fused kernel [d, s, heads, head_dim]: s arrays [B, T, heads, head_dim].
+def packed_heads(x, kernel):
+  """x [B, T, d] through a fused kernel [d, s, heads, head_dim]: [B, T, s, heads, head_dim].
 
-  One matmul in its natural [B, T, s*heads*head_dim] layout, split afterwards: an einsum straight to
-  [s, B, T, ...] makes XLA materialise a transposed copy (about 9% of a CPU step).
+  One matmul in its natural [B, T, s*heads*head_dim] layout: an einsum straight to [s, B, T, ...]
+  makes XLA materialise a transposed copy (about 9% of a CPU step).
   """
   d, s, h, k = kernel.shape
-  y = dense(x, kernel.reshape(d, s * h * k).astype(x.dtype)).reshape(*x.shape[:-1], s, h, k)
+  return dense(x, kernel.reshape(d, s * h * k).astype(x.dtype)).reshape(*x.shape[:-1], s, h, k)
+
+
+def project_heads(x, kernel):
+  """`packed_heads` split into s arrays [B, T, heads, head_dim]."""
+  y = packed_heads(x, kernel)
   # split, not indexing: the gradient is one concatenate instead of a sum of s padded arrays
-  return tuple(part.squeeze(-3) for part in jnp.split(y, s, axis=-3))
+  return tuple(part.squeeze(-3) for part in jnp.split(y, y.shape[-3], axis=-3))
 
 
 def merge_heads(y, kernel):
@@ -252,6 +257,7 @@ def association_pattern(tokens, *, causal: bool = False, key_mask=None, floor: f
 
 class Attention(nnx.Module):
   """Vanilla multi-head self-attention with one fused QKV projection."""
+  PACKABLE = True  # q, k, v are the projection's, unchanged: the CPU kernel may read them packed
 
   def __init__(self, config, rngs: nnx.Rngs):
     d, h = config.d_model, config.num_heads
@@ -266,12 +272,25 @@ class Attention(nnx.Module):
     return project_heads(x, self.qkv[...])
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
+    if self._reads_packed(x, positional, capture):
+      mask = attention_mask(x.shape[1], x.shape[1], self.causal, key_mask)
+      y = cpu_kernels.packed_attention(packed_heads(x, self.qkv[...]), mask,
+                                       positional.bias(positions))
+      return merge_heads(y, self.out[...]), None
     q, k, v = self.project(x, key_mask)
     q, k = positional.rotate(q, k, positions)
     y, weights = _attend(q, k, v, causal=self.causal, implementation=self.implementation,
                          key_mask=key_mask,
                          bias=positional.bias(positions), capture=capture)
     return merge_heads(y, self.out[...]), weights
+
+  def _reads_packed(self, x, positional, capture: bool) -> bool:
+    """Whether the CPU kernel takes q, k, v packed as projected: the fast path's choice of it, with
+    nothing (a rotation, a convolution) between the projection and the attention."""
+    heads = self.qkv.shape[-2:]
+    like = jax.ShapeDtypeStruct(x.shape[:2] + heads, x.dtype)
+    return (self.PACKABLE and not positional.ROTATES and not capture
+            and self.implementation is None and cpu_kernels.usable(like, like))
 
 
 def _out_projection(config, rngs: nnx.Rngs) -> nnx.Param:
@@ -287,6 +306,7 @@ class ConvQKVAttention(Attention):
   in a decoder so no position sees the future. It starts as the identity (the tap at offset 0 is 1),
   i.e. as vanilla attention. Padded keys are zeroed first so they never leak into real positions.
   """
+  PACKABLE = False
 
   def __init__(self, config, rngs: nnx.Rngs):
     super().__init__(config, rngs)

@@ -7,6 +7,7 @@ for another CPU. Without a compiler, or on a build error, `kernels()` is None (w
 and callers use their pure-JAX path.
 
   attention(q, k, v, mask, bias), mix(weights, v)   csrc/attention.cc: softmax, fixed patterns
+  packed_attention(qkv, mask, bias)                 the same on one [B, T, 3, H, D] projection
   norm(x, scale, bias, centred)                     csrc/norm.cc: LayerNorm / RMSNorm
   bias_gelu(y, bias)                                csrc/gelu.cc: the GPT-2 MLP's activation
 """
@@ -143,21 +144,25 @@ def matmul_flops(target: str, shapes) -> int:
   if target == TARGETS["MixForward"]:
     (_, heads, q_len, k_len), (batch, *_, dim) = shapes[:2]
     return 2 * batch * heads * q_len * k_len * dim
-  (batch, q_len, heads, dim), (_, k_len, *_) = shapes[:2]
+  if len(shapes[0]) == 5:  # packed: [B, T, 3, H, D]
+    batch, q_len, _, heads, dim = shapes[0]
+    k_len = q_len
+  else:
+    (batch, q_len, heads, dim), (_, k_len, *_) = shapes[:2]
   products = 2 if target == TARGETS["AttentionForward"] else 4
   return products * 2 * batch * heads * q_len * k_len * dim
 
 
-def _padded_keys(k) -> int:
-  """The kernel's row length over the keys of k [B, Tk, H, D]: Tk rounded up to ROW_PAD."""
-  return k.shape[1] + -k.shape[1] % ROW_PAD
+def _padded_keys(k_len: int) -> int:
+  """The kernel's row length over k_len keys: rounded up to ROW_PAD."""
+  return k_len + -k_len % ROW_PAD
 
 
-def _operands(q, k, mask, bias):
+def _operands(q_len: int, k_len: int, mask, bias):
   """The kernel's mask [Bm, Tq, Tk'] and bias [Bb, Hb, Tq, Tk'] (placeholders when absent), their
   rows padded to Tk' = a multiple of ROW_PAD: the kernel reads them in whole vectors."""
-  scores = (q.shape[1], k.shape[1])
-  pad = [(0, 0)] * 2 + [(0, _padded_keys(k) - k.shape[1])]
+  scores = (q_len, k_len)
+  pad = [(0, 0)] * 2 + [(0, _padded_keys(k_len) - k_len)]
   mask = (jnp.zeros((1, 1, ROW_PAD), bool) if mask is None
           else jnp.pad(jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores), pad))
   bias = (jnp.zeros((1, 1, 1, ROW_PAD), jnp.float32) if bias is None
@@ -173,6 +178,14 @@ def attention(q, k, v, mask, bias):
   return _forward(q, k, v, mask, bias)[0]
 
 
+@jax.custom_vjp
+def packed_attention(qkv, mask, bias):
+  """`attention` of self-attention's q, k, v = qkv [B, T, 3, H, D] (a fused projection, unsplit):
+  the kernel reads them in place, and their gradient is one array of the same layout, where a
+  split and its gradient's concatenate would each copy them."""
+  return _forward(qkv, None, None, mask, bias)[0]
+
+
 def _registered() -> dict[str, str]:
   targets = kernels()
   if targets is None:
@@ -180,36 +193,48 @@ def _registered() -> dict[str, str]:
   return targets
 
 
+def _unpacked(k, v):
+  """The kernel's k and v operands: one-float placeholders when q is packed (k and v None)."""
+  return (k, v) if k is not None else (jnp.zeros((1,), jnp.float32),) * 2
+
+
 def _forward(q, k, v, mask, bias):
-  kernel_mask, kernel_bias = _operands(q, k, mask, bias)
-  batch, q_len, heads, _ = q.shape
+  """k and v None: q is packed [B, T, 3, H, D]."""
+  packed = k is None
+  batch, q_len, *_, heads, dim = q.shape
+  k_len = q_len if packed else k.shape[1]
+  kernel_mask, kernel_bias = _operands(q_len, k_len, mask, bias)
   out, weights = jax.ffi.ffi_call(
       _registered()["AttentionForward"],
-      (jax.ShapeDtypeStruct(q.shape, jnp.float32),
-       jax.ShapeDtypeStruct((batch, heads, q_len, _padded_keys(k)), jnp.float32)),  # the softmax
-      vmap_method="sequential")(q, k, v, kernel_mask, kernel_bias, has_mask=mask is not None,
-                                has_bias=bias is not None)
+      (jax.ShapeDtypeStruct((batch, q_len, heads, dim), jnp.float32),
+       jax.ShapeDtypeStruct((batch, heads, q_len, _padded_keys(k_len)), jnp.float32)),  # softmax
+      vmap_method="sequential")(q, *_unpacked(k, v), kernel_mask, kernel_bias,
+                                has_mask=mask is not None, has_bias=bias is not None, packed=packed)
   return out, (q, k, v, mask, bias, out, weights)
 
 
 def _backward(residuals, d_out):
   q, k, v, mask, bias, out, weights = residuals
-  batch, q_len, heads, _ = q.shape
-  logits_shape = (batch, heads, q_len, k.shape[1]) if bias is not None else (1, 1, 1, 1)
+  packed = k is None
+  batch, q_len, *_, heads, _ = q.shape
+  k_len = q_len if packed else k.shape[1]
+  logits_shape = (batch, heads, q_len, k_len) if bias is not None else (1, 1, 1, 1)
   d_q, d_k, d_v, d_logits = jax.ffi.ffi_call(
       _registered()["AttentionBackward"],
-      tuple(jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in (q, k, v))
+      tuple(jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in (q, *_unpacked(k, v)))
       + (jax.ShapeDtypeStruct(logits_shape, jnp.float32),),
-      vmap_method="sequential")(q, k, v, out, weights, d_out, has_bias=bias is not None)
+      vmap_method="sequential")(q, *_unpacked(k, v), out, weights, d_out,
+                                has_bias=bias is not None, packed=packed)
   d_bias = None
   if bias is not None:
     axes = tuple(i for i, (n, m) in enumerate(zip(bias.shape, d_logits.shape)) if n == 1 < m)
     d_bias = d_logits.sum(axes, keepdims=True).astype(bias.dtype)
   d_mask = None if mask is None else np.zeros(mask.shape, jax.dtypes.float0)
-  return d_q, d_k, d_v, d_mask, d_bias
+  return (d_q, d_mask, d_bias) if packed else (d_q, d_k, d_v, d_mask, d_bias)
 
 
 attention.defvjp(_forward, _backward)
+packed_attention.defvjp(lambda qkv, mask, bias: _forward(qkv, None, None, mask, bias), _backward)
 
 
 @jax.custom_vjp

@@ -37,6 +37,7 @@ from models.params import param
 class PositionalEncoding(nnx.Module):
   """No positional information at all (NoPE); the base every encoding refines."""
   POSITIONS = "index"
+  ROTATES = False  # whether `rotate` changes q and k
 
   def embed(self, tokens, positions):
     return None
@@ -74,6 +75,7 @@ class Sinusoidal(PositionalEncoding):
 
 class Rotary(PositionalEncoding):
   """RoPE: each pair of head channels (i, i + D/2) rotated by position * 10000^(-2i/D)."""
+  ROTATES = True
 
   def __init__(self, config, rngs: nnx.Rngs):
     self.head_dim = config.d_model // config.num_heads

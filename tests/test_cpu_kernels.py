@@ -62,6 +62,50 @@ def test_kernel_equals_autodiff_of_the_reference(batch, q_len, k_len, heads, dim
 
 
 @needs_compiler
+@pytest.mark.parametrize("batch,length,heads,dim,causal,masked,bias_shape", [
+    (2, 9, 3, 8, True, False, None),
+    (3, 10, 2, 24, False, True, (3, 2, 10, 10)),
+    (2, 17, 1, 64, True, True, (1, 1, 17, 17)),
+])
+def test_packed_kernel_equals_the_kernel_on_split_inputs(batch, length, heads, dim, causal,
+                                                         masked, bias_shape):
+  """q, k, v read in place from [B, T, 3, H, D]: the same arithmetic bit for bit, and the gradient
+  the three gradients stacked in that layout."""
+  qkv = jax.random.normal(jax.random.key(0), (batch, length, 3, heads, dim))
+  d_out = jax.random.normal(jax.random.key(1), (batch, length, heads, dim))
+  key_mask = (jnp.arange(length)[None] < jnp.array([length, 1, length - 3][:batch])[:, None]
+              if masked else None)
+  mask = attn_lib.attention_mask(length, length, causal, key_mask)
+  bias = None if bias_shape is None else -jax.random.uniform(jax.random.key(9), bias_shape)
+  packed_loss = lambda qkv, b: (cpu_kernels.packed_attention(qkv, mask, b) * d_out).sum()
+  split_loss = lambda qkv, b: (cpu_kernels.attention(*jnp.unstack(qkv, axis=2), mask, b)
+                               * d_out).sum()
+  got, want = (jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(qkv, bias)
+               for loss in (packed_loss, split_loss))
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_array_equal(g, w)
+
+
+@needs_compiler
+@pytest.mark.parametrize("attention,pos_encoding,packed", [
+    ("vanilla", "learned", True), ("vanilla", "alibi", True),
+    ("vanilla", "rotary", False), ("conv_qkv", "learned", False)])
+def test_self_attention_reads_the_projection_packed_where_nothing_comes_between(
+    attention, pos_encoding, packed):
+  """Packed where q, k, v are the projection's unchanged; after a rotation or a convolution, the
+  split inputs. Either way the reference path's numbers."""
+  config = model_config(vocab_size=20, num_outputs=20, d_model=32, num_heads=4, num_layers=2,
+                        d_ff=64, max_len=16, causal=True, attention=attention,
+                        pos_encoding=pos_encoding)
+  model = Transformer(config, rngs=nnx.Rngs(0))
+  tokens = jax.random.randint(jax.random.key(1), (3, 16), 1, 20)
+  jaxpr = str(jax.make_jaxpr(lambda t: model(t))(tokens))
+  assert "synthstudies_attention_forward" in jaxpr
+  assert f"('packed', {packed})" in jaxpr and f"('packed', {not packed})" not in jaxpr
+  np.testing.assert_allclose(model(tokens), model(tokens, capture=True)[0], atol=1e-5, rtol=1e-5)
+
+
+@needs_compiler
 @pytest.mark.parametrize("weights_batch,q_len", [(1, 11), (3, 11), (1, 7)])
 def test_mix_equals_autodiff_of_weighted_values(weights_batch, q_len):
   """Fixed patterns times values (LEGO's fixed heads): the output and d_v; the weights, shared

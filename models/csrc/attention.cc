@@ -14,6 +14,7 @@
 // multiplies fixed weights by values (LEGO's fixed heads); its backward is a mix by the
 // transposed weights (models/cpu_kernels.py).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -31,11 +32,14 @@ constexpr float kMaskedLogit = -1e30f;  // models.attention.NEG_INF
 // of 16: whole wide vectors on every CPU, and a layout models/cpu_kernels.py knows (ROW_PAD).
 constexpr int64_t kRowPad = 16;
 
-// Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D]; mask [Bm, Tq, Tk']
-// (Bm 1 or B) or none; bias [Bb, Hb, Tq, Tk'] (each 1 or full) or none, with Tk' = keys().
-// D is a multiple of 8.
+// Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D], or packed: one
+// self-attention projection [B, T, 3, H, D] holding q, k and v, whose split XLA would copy (a pass
+// over each, 4% of a d_model 256 step); mask [Bm, Tq, Tk'] (Bm 1 or B) or none; bias
+// [Bb, Hb, Tq, Tk'] (each 1 or full) or none, with Tk' = keys(). D is a multiple of 8. The
+// gradients of q, k and v take their layout; out and its gradient are [B, Tq, H, D].
 struct Problem {
   int64_t batch, q_len, k_len, heads, dim;
+  int64_t in_stride = 0;  // between rows of q, k, v and their gradients: H * D, or 3 H D packed
   const bool* mask = nullptr;
   int64_t mask_batch_stride = 0;
   const float* bias = nullptr;
@@ -43,9 +47,11 @@ struct Problem {
   float scale = 1.f;  // 1 / sqrt(dim) for attention; unused by mix
 
   int64_t keys() const { return round_up(k_len, kRowPad); }
-  int64_t row_stride() const { return heads * dim; }
+  int64_t row_stride() const { return heads * dim; }  // between rows of out and its gradient
   int64_t q_offset(int64_t b, int64_t h) const { return b * q_len * heads * dim + h * dim; }
   int64_t k_offset(int64_t b, int64_t h) const { return b * k_len * heads * dim + h * dim; }
+  int64_t q_in(int64_t b, int64_t h) const { return b * q_len * in_stride + h * dim; }
+  int64_t k_in(int64_t b, int64_t h) const { return b * k_len * in_stride + h * dim; }
 };
 
 // Per-thread scratch for one pair: the weights' gradient [Tq, keys], k, v, and the key gradients
@@ -57,16 +63,16 @@ struct Scratch {
         d_k_t(p.dim * p.keys()), d_v_t(p.dim * p.keys()) {}
 };
 
-// One pair's k_len rows of x (row_stride apart) into x_t [D, keys], zero past k_len; and back.
+// One pair's k_len rows of x (in_stride apart) into x_t [D, keys], zero past k_len; and back.
 void transpose_rows(const float* x, const Problem& p, float* x_t) {
   std::fill(x_t, x_t + p.dim * p.keys(), 0.f);
   for (int64_t j = 0; j < p.k_len; ++j)
-    for (int64_t c = 0; c < p.dim; ++c) x_t[c * p.keys() + j] = x[j * p.row_stride() + c];
+    for (int64_t c = 0; c < p.dim; ++c) x_t[c * p.keys() + j] = x[j * p.in_stride + c];
 }
 
 void untranspose_rows(const float* x_t, const Problem& p, float* x) {
   for (int64_t j = 0; j < p.k_len; ++j)
-    for (int64_t c = 0; c < p.dim; ++c) x[j * p.row_stride() + c] = x_t[c * p.keys() + j];
+    for (int64_t c = 0; c < p.dim; ++c) x[j * p.in_stride + c] = x_t[c * p.keys() + j];
 }
 
 // rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and every padded key
@@ -203,17 +209,17 @@ template <int DB>
 void forward_pair(const Problem& p, const float* q, const float* k, const float* v, float* out,
                   float* weights, int64_t pair, Scratch& s) {
   const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
-  const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
+  const int64_t qo = p.q_offset(b, h), qi = p.q_in(b, h), ki = p.k_in(b, h), is = p.in_stride;
   float* pair_weights = weights + pair * p.q_len * keys;
-  transpose_rows(k + ko, p, s.k_t.data());
+  transpose_rows(k + ki, p, s.k_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
     float* rows = pair_weights + i * keys;
-    rows_times_transposed<R>(q + qo + i * rs, rs, s.k_t.data(), p, rows);
+    rows_times_transposed<R>(q + qi + i * is, is, s.k_t.data(), p, rows);
     for (int r = 0; r < R; ++r) {
       finish_logits(p, b, h, i + r, rows + r * keys);
       softmax_row(p, rows + r * keys);
     }
-    weighted_rows<R, DB>(rows, keys, v + ko, p.k_len, rs, out + qo + i * rs, rs);
+    weighted_rows<R, DB>(rows, keys, v + ki, p.k_len, is, out + qo + i * rs, rs);
   });
 }
 
@@ -225,9 +231,9 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
                    const float* out, const float* weights, const float* d_out, float* d_q,
                    float* d_k, float* d_v, float* d_bias, int64_t pair, Scratch& s) {
   const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
-  const int64_t qo = p.q_offset(b, h), ko = p.k_offset(b, h);
+  const int64_t qo = p.q_offset(b, h), qi = p.q_in(b, h), ki = p.k_in(b, h), is = p.in_stride;
   const float* pair_weights = weights + pair * p.q_len * keys;
-  transpose_rows(v + ko, p, s.v_t.data());
+  transpose_rows(v + ki, p, s.v_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
     const float* w = pair_weights + i * keys;
     float* g = s.d_logits.data() + i * keys;
@@ -243,18 +249,18 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
         store(gr + j, load<vw>(wr + j) * (load<vw>(gr + j) - term));
       if (d_bias) std::copy(gr, gr + p.k_len, d_bias + (pair * p.q_len + i + r) * p.k_len);
     }
-    weighted_rows<R, DB>(g, keys, k + ko, p.k_len, rs, d_q + qo + i * rs, rs);
+    weighted_rows<R, DB>(g, keys, k + ki, p.k_len, is, d_q + qi + i * is, is);
     for (int r = 0; r < R; ++r)
       for (int cb = 0; cb < DB; ++cb) {
-        float* dq = d_q + qo + (i + r) * rs + cb * kLanes;
+        float* dq = d_q + qi + (i + r) * is + cb * kLanes;
         store(dq, load(dq) * p.scale);
       }
   });
   // d_k^T = scale * q^T d_logits, d_v^T = d_out^T weights
-  transposed_times(q + qo, rs, s.d_logits.data(), p, p.scale, s.d_k_t.data());
+  transposed_times(q + qi, is, s.d_logits.data(), p, p.scale, s.d_k_t.data());
   transposed_times(d_out + qo, rs, pair_weights, p, 1.f, s.d_v_t.data());
-  untranspose_rows(s.d_k_t.data(), p, d_k + ko);
-  untranspose_rows(s.d_v_t.data(), p, d_v + ko);
+  untranspose_rows(s.d_k_t.data(), p, d_k + ki);
+  untranspose_rows(s.d_v_t.data(), p, d_v + ki);
 }
 
 // Calls f.template operator()<DB>() with DB = D / 8 as a compile-time constant (D in 8..64).
@@ -281,14 +287,23 @@ void for_each_pair(ffi::ThreadPool& pool, const Problem& p, Work work) {
   for_each_task(pool, p.batch * p.heads, [&p] { return Scratch(p); }, work);
 }
 
-// The call's shapes; mask and bias are null when absent (the FFI still passes placeholders).
+// The call's shapes; mask and bias are null when absent (the FFI still passes placeholders, as
+// it does for k and v when q is packed).
 ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
                         const ffi::Buffer<ffi::PRED>* mask, const ffi::Buffer<ffi::F32>* bias,
-                        Problem* p) {
+                        bool packed, Problem* p) {
   auto qd = q.dimensions(), kd = k.dimensions();
-  if (qd.size() != 4 || kd.size() != 4)
-    return ffi::Error::InvalidArgument("attention: q and k must be [B, T, H, D]");
-  *p = Problem{qd[0], qd[1], kd[1], qd[2], qd[3]};
+  if (packed) {
+    if (qd.size() != 5 || qd[2] != 3)
+      return ffi::Error::InvalidArgument("attention: packed q, k, v must be [B, T, 3, H, D]");
+    *p = Problem{qd[0], qd[1], qd[1], qd[3], qd[4]};
+    p->in_stride = 3 * p->heads * p->dim;
+  } else {
+    if (qd.size() != 4 || kd.size() != 4)
+      return ffi::Error::InvalidArgument("attention: q and k must be [B, T, H, D]");
+    *p = Problem{qd[0], qd[1], kd[1], qd[2], qd[3]};
+    p->in_stride = p->heads * p->dim;
+  }
   p->scale = 1.f / std::sqrt(static_cast<float>(p->dim));
   if (mask) {
     auto md = mask->dimensions();  // [Bm, Tq, keys]
@@ -317,16 +332,25 @@ ffi::Error check_weights(const Problem& p, ffi::Span<const int64_t> wd) {
   return ffi::Error::InvalidArgument("attention: weights must be [B, H, Tq, keys padded to 16]");
 }
 
+// q, k and v (or their gradients): three arrays, or (packed) three offsets into the first.
+template <typename T>
+std::array<T*, 3> unpack(const Problem& p, bool packed, T* q, T* k, T* v) {
+  const int64_t width = p.heads * p.dim;
+  return packed ? std::array<T*, 3>{q, q + width, q + 2 * width} : std::array<T*, 3>{q, k, v};
+}
+
 ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::PRED> mask,
                    ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> out,
-                   ffi::ResultBuffer<ffi::F32> weights, bool has_mask, bool has_bias) {
+                   ffi::ResultBuffer<ffi::F32> weights, bool has_mask, bool has_bias,
+                   bool packed) {
   Problem p;
-  if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, &p);
+  if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, packed,
+                            &p);
       e.failure())
     return e;
   if (auto e = check_weights(p, weights->dimensions()); e.failure()) return e;
-  const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
+  const auto [qd, kd, vd] = unpack(p, packed, q.typed_data(), k.typed_data(), v.typed_data());
   float *od = out->typed_data(), *wd = weights->typed_data();
   return with_blocks(p.dim, [&]<int DB>() {
     for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
@@ -340,13 +364,16 @@ ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<f
                     ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> d_out,
                     ffi::ResultBuffer<ffi::F32> d_q, ffi::ResultBuffer<ffi::F32> d_k,
                     ffi::ResultBuffer<ffi::F32> d_v, ffi::ResultBuffer<ffi::F32> d_logits,
-                    bool has_bias) {
+                    bool has_bias, bool packed) {
   Problem p;
-  if (auto e = make_problem(q, k, nullptr, nullptr, &p); e.failure()) return e;
+  if (auto e = make_problem(q, k, nullptr, nullptr, packed, &p); e.failure()) return e;
   if (auto e = check_weights(p, weights.dimensions()); e.failure()) return e;
-  const float *qd = q.typed_data(), *kd = k.typed_data(), *vd = v.typed_data();
+  if (packed && d_q->element_count() != q.element_count())
+    return ffi::Error::InvalidArgument("attention: packed gradients must be [B, T, 3, H, D]");
+  const auto [qd, kd, vd] = unpack(p, packed, q.typed_data(), k.typed_data(), v.typed_data());
   const float *od = out.typed_data(), *wd = weights.typed_data(), *gd = d_out.typed_data();
-  float *dq = d_q->typed_data(), *dk = d_k->typed_data(), *dv = d_v->typed_data();
+  const auto [dq, dk, dv] =
+      unpack(p, packed, d_q->typed_data(), d_k->typed_data(), d_v->typed_data());
   float* db = has_bias ? d_logits->typed_data() : nullptr;
   return with_blocks(p.dim, [&]<int DB>() {
     for_each_pair(pool, p, [&](int64_t pair, Scratch& s) {
@@ -363,6 +390,7 @@ ffi::Error make_mix_problem(ffi::Buffer<ffi::F32> weights, ffi::Span<const int64
   if (wd.size() != 4 || vd.size() != 4 || wd[1] != vd[2] || wd[3] != vd[1])
     return ffi::Error::InvalidArgument("mix: weights [Bw, H, Tq, Tk] and v [B, Tk, H, D]");
   *p = Problem{vd[0], wd[2], vd[1], vd[2], vd[3]};
+  p->in_stride = p->heads * p->dim;
   p->bias = weights.typed_data();
   p->bias_head_stride = p->q_len * p->k_len;
   p->bias_batch_stride = wd[0] == 1 ? 0 : p->heads * p->q_len * p->k_len;
@@ -401,14 +429,15 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionForward, forward,
                                   .Arg<F32>().Arg<F32>().Arg<F32>().Arg<ffi::Buffer<ffi::PRED>>()
                                   .Arg<F32>()
                                   .Ret<F32>().Ret<F32>()
-                                  .Attr<bool>("has_mask").Attr<bool>("has_bias"));
+                                  .Attr<bool>("has_mask").Attr<bool>("has_bias")
+                                  .Attr<bool>("packed"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionBackward, backward,
                               ffi::Ffi::Bind()  // q, k, v, out, weights, d_out
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
                                   .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()  // d_q, d_k, d_v,
-                                  .Attr<bool>("has_bias"));                    // d_logits
+                                  .Attr<bool>("has_bias").Attr<bool>("packed"));  // d_logits
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward,
                               ffi::Ffi::Bind()  // the fixed weights, one [B, T, H, D] array; out
