@@ -159,16 +159,23 @@ def _padded_keys(k_len: int) -> int:
 
 
 def _operands(q_len: int, k_len: int, mask, bias):
-  """The kernel's mask [Bm, Tq, Tk'] and bias [Bb, Hb, Tq, Tk'] (placeholders when absent), their
-  rows padded to Tk' = a multiple of ROW_PAD: the kernel reads them in whole vectors."""
+  """The kernel's mask [Bm, Tq, Tk'], its rows' extents [Bm, Tq] and bias [Bb, Hb, Tq, Tk']
+  (placeholders when absent), rows padded to Tk' = a multiple of ROW_PAD: the kernel reads them in
+  whole vectors. A row's extent is 1 + the last key it may see (k_len where it sees none): the
+  kernel computes no further (for a causal mask, a constant folded at compile time)."""
   scores = (q_len, k_len)
   pad = [(0, 0)] * 2 + [(0, _padded_keys(k_len) - k_len)]
-  mask = (jnp.zeros((1, 1, ROW_PAD), bool) if mask is None
-          else jnp.pad(jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores), pad))
+  if mask is None:
+    mask, extents = jnp.zeros((1, 1, ROW_PAD), bool), jnp.zeros((1, 1), jnp.int32)
+  else:
+    mask = jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores)
+    last_seen = k_len - jnp.argmax(mask[..., ::-1], axis=-1)
+    extents = jnp.where(mask.any(-1), last_seen, k_len).astype(jnp.int32)
+    mask = jnp.pad(mask, pad)
   bias = (jnp.zeros((1, 1, 1, ROW_PAD), jnp.float32) if bias is None
           else jnp.pad(jnp.broadcast_to(bias.astype(jnp.float32), bias.shape[:2] + scores),
                        [(0, 0)] + pad))
-  return mask, bias
+  return mask, extents, bias
 
 
 @jax.custom_vjp
@@ -203,18 +210,18 @@ def _forward(q, k, v, mask, bias):
   packed = k is None
   batch, q_len, *_, heads, dim = q.shape
   k_len = q_len if packed else k.shape[1]
-  kernel_mask, kernel_bias = _operands(q_len, k_len, mask, bias)
+  kernel_mask, extents, kernel_bias = _operands(q_len, k_len, mask, bias)
   out, weights = jax.ffi.ffi_call(
       _registered()["AttentionForward"],
       (jax.ShapeDtypeStruct((batch, q_len, heads, dim), jnp.float32),
        jax.ShapeDtypeStruct((batch, heads, q_len, _padded_keys(k_len)), jnp.float32)),  # softmax
-      vmap_method="sequential")(q, *_unpacked(k, v), kernel_mask, kernel_bias,
+      vmap_method="sequential")(q, *_unpacked(k, v), kernel_mask, extents, kernel_bias,
                                 has_mask=mask is not None, has_bias=bias is not None, packed=packed)
-  return out, (q, k, v, mask, bias, out, weights)
+  return out, (q, k, v, mask, extents, bias, out, weights)
 
 
 def _backward(residuals, d_out):
-  q, k, v, mask, bias, out, weights = residuals
+  q, k, v, mask, extents, bias, out, weights = residuals
   packed = k is None
   batch, q_len, *_, heads, _ = q.shape
   k_len = q_len if packed else k.shape[1]
@@ -223,8 +230,9 @@ def _backward(residuals, d_out):
       _registered()["AttentionBackward"],
       tuple(jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in (q, *_unpacked(k, v)))
       + (jax.ShapeDtypeStruct(logits_shape, jnp.float32),),
-      vmap_method="sequential")(q, *_unpacked(k, v), out, weights, d_out,
-                                has_bias=bias is not None, packed=packed)
+      vmap_method="sequential")(q, *_unpacked(k, v), out, weights, d_out, extents,
+                                has_mask=mask is not None, has_bias=bias is not None,
+                                packed=packed)
   d_bias = None
   if bias is not None:
     axes = tuple(i for i, (n, m) in enumerate(zip(bias.shape, d_logits.shape)) if n == 1 < m)

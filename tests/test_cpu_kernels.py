@@ -141,6 +141,31 @@ def test_a_fully_masked_query_row_is_uniform_as_in_the_reference():
 
 
 @needs_compiler
+@pytest.mark.parametrize("causal", [True, False])
+def test_kernel_skips_only_keys_a_row_cannot_see(causal):
+  """Rows stop at their last visible key (their extent): a causal mask over several wide vectors,
+  and an irregular mask with fully masked rows (extent k_len, uniform), against the reference."""
+  batch, length = 2, 53
+  q, k, v, d_out = _inputs(batch, length, length, 2, 16, seed=5)
+  if causal:
+    mask = attn_lib.attention_mask(length, length, True, jnp.arange(length)[None] < 40)
+  else:
+    mask = jax.random.bernoulli(jax.random.key(2), 0.3, (batch, 1, length, length))
+    mask = mask.at[:, :, ::7].set(False)  # every 7th query sees nothing
+  _, extents, _ = cpu_kernels._operands(length, length, mask, None)
+  visible = np.broadcast_to(mask[:, 0], (mask.shape[0], length, length))
+  want_extents = [[row.nonzero()[0][-1] + 1 if row.any() else length for row in rows]
+                  for rows in visible]
+  np.testing.assert_array_equal(extents, want_extents)
+  got = _values_and_grads(lambda q, k, v, b: cpu_kernels.attention(q, k, v, mask, b),
+                          q, k, v, d_out, None)
+  want = _values_and_grads(lambda q, k, v, b: attn_lib.softmax_attention(q, k, v, mask, b),
+                           q, k, v, d_out, None)
+  for name, g, w in zip(("loss", "q", "k", "v"), jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, atol=2e-5, rtol=1e-4, err_msg=name)
+
+
+@needs_compiler
 def test_kernel_is_bit_for_bit_repeatable():
   """Pairs are split over threads by a shared counter; each pair's result must not depend on it."""
   q, k, v, d_out = _inputs(16, 33, 33, 4, 16, seed=3)

@@ -37,11 +37,18 @@ constexpr int64_t kRowPad = 16;
 // over each, 4% of a d_model 256 step); mask [Bm, Tq, Tk'] (Bm 1 or B) or none; bias
 // [Bb, Hb, Tq, Tk'] (each 1 or full) or none, with Tk' = keys(). D is a multiple of 8. The
 // gradients of q, k and v take their layout; out and its gradient are [B, Tq, H, D].
+//
+// With a mask come its rows' extents [Bm, Tq]: 1 + the last key a query may see (Tk where it sees
+// none, whose weights are uniform). Keys past a row's extent have weight exactly 0, so a block of
+// rows computes only up to its largest extent (its `live` keys): under a causal mask about half
+// the products, as a flash attention skips them.
 struct Problem {
   int64_t batch, q_len, k_len, heads, dim;
   int64_t in_stride = 0;  // between rows of q, k, v and their gradients: H * D, or 3 H D packed
   const bool* mask = nullptr;
   int64_t mask_batch_stride = 0;
+  const int32_t* extents = nullptr;
+  int64_t extents_batch_stride = 0;
   const float* bias = nullptr;
   int64_t bias_batch_stride = 0, bias_head_stride = 0;
   float scale = 1.f;  // 1 / sqrt(dim) for attention; unused by mix
@@ -52,6 +59,16 @@ struct Problem {
   int64_t k_offset(int64_t b, int64_t h) const { return b * k_len * heads * dim + h * dim; }
   int64_t q_in(int64_t b, int64_t h) const { return b * q_len * in_stride + h * dim; }
   int64_t k_in(int64_t b, int64_t h) const { return b * k_len * in_stride + h * dim; }
+  const int32_t* row_extents(int64_t b) const {
+    return extents ? extents + b * extents_batch_stride : nullptr;
+  }
+  // The keys rows [i, i + R) of example b compute: their largest extent, in whole wide vectors.
+  int64_t live(const int32_t* ends, int64_t i, int R) const {
+    if (!ends) return keys();
+    int64_t last = 0;
+    for (int r = 0; r < R; ++r) last = std::max<int64_t>(last, ends[i + r]);
+    return std::min(round_up(last, kWide), keys());
+  }
 };
 
 // Per-thread scratch for one pair: the weights' gradient [Tq, keys], k, v, and the key gradients
@@ -75,12 +92,12 @@ void untranspose_rows(const float* x_t, const Problem& p, float* x) {
     for (int64_t c = 0; c < p.dim; ++c) x[j * p.in_stride + c] = x_t[c * p.keys() + j];
 }
 
-// rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and every padded key
-// j (rows `keys` apart). Keys go G = 8 / R wide vectors at a time, so each vector of b_t is loaded
+// rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and the first n
+// padded keys j (a multiple of kWide; rows `keys` apart). Keys go G = 8 / R wide vectors at a time, so each vector of b_t is loaded
 // once for R rows and eight chains of multiply-adds are in flight.
 template <int R>
 void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, const Problem& p,
-                           float* rows) {
+                           int64_t n, float* rows) {
   constexpr int G = 8 / R;
   const int64_t keys = p.keys(), dim = p.dim;
   auto block = [&]<int V>(int64_t j) {  // V of the G vectors of keys from j
@@ -95,8 +112,8 @@ void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, c
       for (int u = 0; u < V; ++u) store(rows + r * keys + j + u * kWide, acc[r][u]);
   };
   int64_t j = 0;
-  for (; j + G * kWide <= keys; j += G * kWide) block.template operator()<G>(j);
-  for (; j < keys; j += kWide) block.template operator()<1>(j);
+  for (; j + G * kWide <= n; j += G * kWide) block.template operator()<G>(j);
+  for (; j < n; j += kWide) block.template operator()<1>(j);
 }
 
 // out[r][0:D] = sum_j w[r][j] * v[j][0:D] for R rows of w (`keys` apart) and `count` rows of v
@@ -135,16 +152,17 @@ void for_row_blocks(int64_t q_len, Block block) {
 }
 
 // out_t[c][j] = scale * sum_i a[i][c] * m[i][j] for c < 8 * DB, all padded keys j: the key
-// gradients, a^T m. Tiles of 4 columns c by 2 wide vectors of keys keep eight accumulators in
-// registers.
+// gradients, a^T m, whose rows m[i] are 0 from extents[i] on (rows that end before a tile are
+// skipped). Tiles of 4 columns c by 2 wide vectors of keys keep eight accumulators in registers.
 void transposed_times(const float* a, int64_t a_stride, const float* m, const Problem& p,
-                      float scale, float* out_t) {
+                      const int32_t* extents, float scale, float* out_t) {
   const int64_t keys = p.keys();
   for (int64_t c = 0; c < p.dim; c += 4)
     for (int64_t j = 0; j < keys; j += 2 * kWide) {
       const bool two = j + kWide < keys;
       vw acc[4][2] = {};
       for (int64_t i = 0; i < p.q_len; ++i) {
+        if (extents && extents[i] <= j) continue;
         const float* ai = a + i * a_stride + c;
         const vw m0 = load<vw>(m + i * keys + j);
         const vw m1 = two ? load<vw>(m + i * keys + j + kWide) : vw{};
@@ -163,7 +181,7 @@ void transposed_times(const float* a, int64_t a_stride, const float* m, const Pr
 // Scales row i of pair (b, h)'s q k^T into its logits, adds the bias and masks, all in wide
 // vectors; padded keys get -inf (weight 0). Scalar stores here stalled the softmax's vector loads
 // of the same bytes (store forwarding): 40% of a 64-key softmax.
-void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row) {
+void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, int64_t n, float* row) {
   typedef Lanes<kWide>::i vi;
   typedef char vb __attribute__((vector_size(kWide)));  // kWide bools
   vi lane = {};
@@ -173,7 +191,7 @@ void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row
       p.bias ? p.bias + b * p.bias_batch_stride + h * p.bias_head_stride + i * keys : nullptr;
   const bool* mask = p.mask ? p.mask + b * p.mask_batch_stride + i * keys : nullptr;
   const int32_t k_len = static_cast<int32_t>(p.k_len);
-  for (int32_t j = 0; j < keys; j += kWide) {
+  for (int32_t j = 0; j < n; j += kWide) {
     vw x = load<vw>(row + j) * p.scale;
     if (bias) x += load<vw>(bias + j);
     if (mask) {
@@ -185,23 +203,24 @@ void finish_logits(const Problem& p, int64_t b, int64_t h, int64_t i, float* row
   }
 }
 
-// The softmax weights of a logits row, in place. Padded keys get weight 0: a fully masked row
-// stays uniform over the k_len real keys.
-void softmax_row(const Problem& p, float* row) {
+// The softmax weights of a logits row's first n keys, in place, and 0 for the rest. Padded keys
+// get weight 0: a fully masked row (n = keys) stays uniform over the k_len real keys.
+void softmax_row(const Problem& p, int64_t n, float* row) {
   vw max_lanes = load<vw>(row);
-  for (int64_t j = kWide; j < p.keys(); j += kWide) {
+  for (int64_t j = kWide; j < n; j += kWide) {
     const vw x = load<vw>(row + j);
     max_lanes = x > max_lanes ? x : max_lanes;
   }
   const float max = lane_max(max_lanes);
   vw sum_lanes = {};
-  for (int64_t j = 0; j < p.keys(); j += kWide) {
+  for (int64_t j = 0; j < n; j += kWide) {
     const vw e = vexp(load<vw>(row + j) - max);
     store(row + j, e);
     sum_lanes += e;
   }
   const float inv = 1.f / lane_sum(sum_lanes);
-  for (int64_t j = 0; j < p.keys(); j += kWide) store(row + j, load<vw>(row + j) * inv);
+  for (int64_t j = 0; j < n; j += kWide) store(row + j, load<vw>(row + j) * inv);
+  std::fill(row + n, row + p.keys(), 0.f);
 }
 
 // Pair `pair`'s softmax weights go to weights [B, H, Tq, keys()], which the backward reads.
@@ -210,16 +229,18 @@ void forward_pair(const Problem& p, const float* q, const float* k, const float*
                   float* weights, int64_t pair, Scratch& s) {
   const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
   const int64_t qo = p.q_offset(b, h), qi = p.q_in(b, h), ki = p.k_in(b, h), is = p.in_stride;
+  const int32_t* extents = p.row_extents(b);
   float* pair_weights = weights + pair * p.q_len * keys;
   transpose_rows(k + ki, p, s.k_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
+    const int64_t n = p.live(extents, i, R);
     float* rows = pair_weights + i * keys;
-    rows_times_transposed<R>(q + qi + i * is, is, s.k_t.data(), p, rows);
+    rows_times_transposed<R>(q + qi + i * is, is, s.k_t.data(), p, n, rows);
     for (int r = 0; r < R; ++r) {
-      finish_logits(p, b, h, i + r, rows + r * keys);
-      softmax_row(p, rows + r * keys);
+      finish_logits(p, b, h, i + r, n, rows + r * keys);
+      softmax_row(p, n, rows + r * keys);
     }
-    weighted_rows<R, DB>(rows, keys, v + ki, p.k_len, is, out + qo + i * rs, rs);
+    weighted_rows<R, DB>(rows, keys, v + ki, std::min(n, p.k_len), is, out + qo + i * rs, rs);
   });
 }
 
@@ -232,12 +253,14 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
                    float* d_k, float* d_v, float* d_bias, int64_t pair, Scratch& s) {
   const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride(), keys = p.keys();
   const int64_t qo = p.q_offset(b, h), qi = p.q_in(b, h), ki = p.k_in(b, h), is = p.in_stride;
+  const int32_t* extents = p.row_extents(b);
   const float* pair_weights = weights + pair * p.q_len * keys;
   transpose_rows(v + ki, p, s.v_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
+    const int64_t n = p.live(extents, i, R);
     const float* w = pair_weights + i * keys;
     float* g = s.d_logits.data() + i * keys;
-    rows_times_transposed<R>(d_out + qo + i * rs, rs, s.v_t.data(), p, g);  // d_weights
+    rows_times_transposed<R>(d_out + qo + i * rs, rs, s.v_t.data(), p, n, g);  // d_weights
     for (int r = 0; r < R; ++r) {
       const float* wr = w + r * keys;
       float* gr = g + r * keys;
@@ -245,11 +268,12 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
       v8 term8 = {};
       for (int cb = 0; cb < DB; ++cb) term8 += load(dor + cb * kLanes) * load(outr + cb * kLanes);
       const float term = lane_sum(term8);
-      for (int64_t j = 0; j < keys; j += kWide)
+      for (int64_t j = 0; j < n; j += kWide)
         store(gr + j, load<vw>(wr + j) * (load<vw>(gr + j) - term));
+      std::fill(gr + n, gr + keys, 0.f);
       if (d_bias) std::copy(gr, gr + p.k_len, d_bias + (pair * p.q_len + i + r) * p.k_len);
     }
-    weighted_rows<R, DB>(g, keys, k + ki, p.k_len, is, d_q + qi + i * is, is);
+    weighted_rows<R, DB>(g, keys, k + ki, std::min(n, p.k_len), is, d_q + qi + i * is, is);
     for (int r = 0; r < R; ++r)
       for (int cb = 0; cb < DB; ++cb) {
         float* dq = d_q + qi + (i + r) * is + cb * kLanes;
@@ -257,8 +281,8 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
       }
   });
   // d_k^T = scale * q^T d_logits, d_v^T = d_out^T weights
-  transposed_times(q + qi, is, s.d_logits.data(), p, p.scale, s.d_k_t.data());
-  transposed_times(d_out + qo, rs, pair_weights, p, 1.f, s.d_v_t.data());
+  transposed_times(q + qi, is, s.d_logits.data(), p, extents, p.scale, s.d_k_t.data());
+  transposed_times(d_out + qo, rs, pair_weights, p, extents, 1.f, s.d_v_t.data());
   untranspose_rows(s.d_k_t.data(), p, d_k + ki);
   untranspose_rows(s.d_v_t.data(), p, d_v + ki);
 }
@@ -287,11 +311,11 @@ void for_each_pair(ffi::ThreadPool& pool, const Problem& p, Work work) {
   for_each_task(pool, p.batch * p.heads, [&p] { return Scratch(p); }, work);
 }
 
-// The call's shapes; mask and bias are null when absent (the FFI still passes placeholders, as
-// it does for k and v when q is packed).
+// The call's shapes; mask, extents and bias are null when absent (the FFI still passes
+// placeholders, as it does for k and v when q is packed).
 ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
-                        const ffi::Buffer<ffi::PRED>* mask, const ffi::Buffer<ffi::F32>* bias,
-                        bool packed, Problem* p) {
+                        const ffi::Buffer<ffi::PRED>* mask, const ffi::Buffer<ffi::S32>* extents,
+                        const ffi::Buffer<ffi::F32>* bias, bool packed, Problem* p) {
   auto qd = q.dimensions(), kd = k.dimensions();
   if (packed) {
     if (qd.size() != 5 || qd[2] != 3)
@@ -311,6 +335,13 @@ ffi::Error make_problem(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
       return ffi::Error::InvalidArgument("attention: mask rows must be padded to 16 keys");
     p->mask = mask->typed_data();
     p->mask_batch_stride = md[0] == 1 ? 0 : p->q_len * p->keys();
+  }
+  if (extents) {
+    auto ed = extents->dimensions();  // [Bm, Tq]
+    if (ed.size() != 2 || ed[1] != p->q_len || (ed[0] != 1 && ed[0] != p->batch))
+      return ffi::Error::InvalidArgument("attention: extents must be [1 or B, Tq]");
+    p->extents = extents->typed_data();
+    p->extents_batch_stride = ed[0] == 1 ? 0 : p->q_len;
   }
   if (bias) {
     auto bd = bias->dimensions();  // [Bb, Hb, Tq, keys]
@@ -341,12 +372,12 @@ std::array<T*, 3> unpack(const Problem& p, bool packed, T* q, T* k, T* v) {
 
 ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::PRED> mask,
-                   ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> out,
-                   ffi::ResultBuffer<ffi::F32> weights, bool has_mask, bool has_bias,
-                   bool packed) {
+                   ffi::Buffer<ffi::S32> extents, ffi::Buffer<ffi::F32> bias,
+                   ffi::ResultBuffer<ffi::F32> out, ffi::ResultBuffer<ffi::F32> weights,
+                   bool has_mask, bool has_bias, bool packed) {
   Problem p;
-  if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr, packed,
-                            &p);
+  if (auto e = make_problem(q, k, has_mask ? &mask : nullptr, has_mask ? &extents : nullptr,
+                            has_bias ? &bias : nullptr, packed, &p);
       e.failure())
     return e;
   if (auto e = check_weights(p, weights->dimensions()); e.failure()) return e;
@@ -362,11 +393,14 @@ ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ff
 ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
                     ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> out,
                     ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> d_out,
-                    ffi::ResultBuffer<ffi::F32> d_q, ffi::ResultBuffer<ffi::F32> d_k,
-                    ffi::ResultBuffer<ffi::F32> d_v, ffi::ResultBuffer<ffi::F32> d_logits,
-                    bool has_bias, bool packed) {
+                    ffi::Buffer<ffi::S32> extents, ffi::ResultBuffer<ffi::F32> d_q,
+                    ffi::ResultBuffer<ffi::F32> d_k, ffi::ResultBuffer<ffi::F32> d_v,
+                    ffi::ResultBuffer<ffi::F32> d_logits, bool has_mask, bool has_bias,
+                    bool packed) {
   Problem p;
-  if (auto e = make_problem(q, k, nullptr, nullptr, packed, &p); e.failure()) return e;
+  if (auto e = make_problem(q, k, nullptr, has_mask ? &extents : nullptr, nullptr, packed, &p);
+      e.failure())
+    return e;
   if (auto e = check_weights(p, weights.dimensions()); e.failure()) return e;
   if (packed && d_q->element_count() != q.element_count())
     return ffi::Error::InvalidArgument("attention: packed gradients must be [B, T, 3, H, D]");
@@ -424,20 +458,22 @@ using F32 = ffi::Buffer<ffi::F32>;
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionForward, forward,
-                              ffi::Ffi::Bind()  // q, k, v, mask, bias; out, weights
+                              ffi::Ffi::Bind()  // q, k, v, mask, extents, bias; out, weights
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<F32>().Arg<F32>().Arg<F32>().Arg<ffi::Buffer<ffi::PRED>>()
-                                  .Arg<F32>()
+                                  .Arg<ffi::Buffer<ffi::S32>>().Arg<F32>()
                                   .Ret<F32>().Ret<F32>()
                                   .Attr<bool>("has_mask").Attr<bool>("has_bias")
                                   .Attr<bool>("packed"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionBackward, backward,
-                              ffi::Ffi::Bind()  // q, k, v, out, weights, d_out
+                              ffi::Ffi::Bind()  // q, k, v, out, weights, d_out, extents
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
                                   .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()  // d_q, d_k, d_v,
-                                  .Attr<bool>("has_bias").Attr<bool>("packed"));  // d_logits
+                                  .Attr<bool>("has_mask").Attr<bool>("has_bias")  // d_logits
+                                  .Attr<bool>("packed"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MixForward, mix_forward,
                               ffi::Ffi::Bind()  // the fixed weights, one [B, T, H, D] array; out
