@@ -38,10 +38,11 @@ TARGETS = {"AttentionForward": "synthstudies_attention_forward",
            "BiasGeluForward": "synthstudies_bias_gelu_forward",
            "BiasGeluBackward": "synthstudies_bias_gelu_backward"}
 HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up to 8 of them
-MAX_SCORES = 2**18  # per (example, head): the scratch rows of longer sequences leave the cache
-# Where the kernel beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md, stop 23):
-# head_dim x keys up to 64 x 186 (1.22x) and 32 x 256 (1.43x); at 64 x 256 they tie.
-MAX_DIM_TIMES_KEYS = 64 * 192
+# Per (example, head): the scratch rows of longer sequences leave the cache. Up to here the kernel
+# beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md, stop 26): on AVX-512 Zen 4 by
+# 1.16-1.47x over all keys up to head_dim 64 x 512 keys and 1.8-2.1x causal (on Zen 5 at stop 23,
+# before causal rows stopped at their extent, 64 x 256 tied).
+MAX_SCORES = 2**18
 ROW_PAD = 16  # rows over the keys (weights, mask, bias) padded to whole 16-float vectors
 _REGISTERED: list = []
 
@@ -125,7 +126,6 @@ def usable(q, k) -> bool:
   """Whether `attention` can run these float32 [B, T, H, D] inputs here (one CPU device)."""
   return (_one_cpu() and q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
           and q.shape[1] * k.shape[1] <= MAX_SCORES
-          and q.shape[-1] * k.shape[1] <= MAX_DIM_TIMES_KEYS
           and kernels() is not None)
 
 
@@ -169,8 +169,9 @@ def _operands(q_len: int, k_len: int, mask, bias):
     mask, extents = jnp.zeros((1, 1, ROW_PAD), bool), jnp.zeros((1, 1), jnp.int32)
   else:
     mask = jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores)
-    last_seen = k_len - jnp.argmax(mask[..., ::-1], axis=-1)
-    extents = jnp.where(mask.any(-1), last_seen, k_len).astype(jnp.int32)
+    # a max, not an argmax: XLA folds a constant mask's argmax (a variadic reduce) in seconds
+    ends = jnp.max(jnp.where(mask, jnp.arange(1, k_len + 1, dtype=jnp.int32), 0), axis=-1)
+    extents = jnp.where(ends == 0, k_len, ends)
     mask = jnp.pad(mask, pad)
   bias = (jnp.zeros((1, 1, 1, ROW_PAD), jnp.float32) if bias is None
           else jnp.pad(jnp.broadcast_to(bias.astype(jnp.float32), bias.shape[:2] + scores),

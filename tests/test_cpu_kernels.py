@@ -185,8 +185,8 @@ def test_fast_attention_takes_the_kernel_only_where_it_fits():
   assert uses_kernel(q, k, v)
   assert not uses_kernel(*(x[..., :4] for x in (q, k, v)))          # head_dim 4: no whole vector
   assert not uses_kernel(*(x.astype(jnp.bfloat16) for x in (q, k, v)))
-  long = [jnp.zeros((1, 256, 1, 64))] * 3  # head_dim x keys past MAX_DIM_TIMES_KEYS: XLA is faster
-  assert not uses_kernel(*long)
+  assert uses_kernel(*[jnp.zeros((1, 512, 1, 64))] * 3)
+  assert not uses_kernel(*[jnp.zeros((1, 513, 1, 8))] * 3)  # past MAX_SCORES: out of the cache
   jaxpr = str(jax.make_jaxpr(lambda q, k, v: attn_lib.fast_attention(
       q, k, v, causal=True, implementation="jax"))(q, k, v))
   assert "synthstudies_attention" not in jaxpr
