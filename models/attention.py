@@ -55,7 +55,7 @@ def fast_attention(q, k, v, *, causal: bool, key_mask=None, bias=None, implement
   """
   if implementation in (None, "jax"):
     mask = attention_mask(q.shape[1], k.shape[1], causal, key_mask)
-    if implementation is None and cpu_kernels.usable(q, k):
+    if takes_cpu_kernel(q, k, implementation):
       return cpu_kernels.attention(q, k, v, mask, bias)
     return in_batch_chunks(softmax_attention, q, k, v, mask, bias)
   mask = None if key_mask is None else key_mask[:, None, None, :]
@@ -63,6 +63,11 @@ def fast_attention(q, k, v, *, causal: bool, key_mask=None, bias=None, implement
     bias = bias.astype(q.dtype)
   return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, is_causal=causal,
                                       implementation=implementation)
+
+
+def takes_cpu_kernel(q, k, implementation) -> bool:
+  """Whether `fast_attention` runs these q, k (arrays or ShapeDtypeStructs) on the C++ kernel."""
+  return implementation is None and cpu_kernels.usable(q, k)
 
 
 # XLA:CPU runs a batched matmul on one thread (YNNPACK splits a large matrix, not the batch) and
@@ -290,7 +295,7 @@ class Attention(nnx.Module):
     heads = self.qkv.shape[-2:]
     like = jax.ShapeDtypeStruct(x.shape[:2] + heads, x.dtype)
     return (self.PACKABLE and not positional.ROTATES and not capture
-            and self.implementation is None and cpu_kernels.usable(like, like))
+            and takes_cpu_kernel(like, like, self.implementation))
 
 
 def _out_projection(config, rngs: nnx.Rngs) -> nnx.Param:

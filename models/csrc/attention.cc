@@ -93,8 +93,9 @@ void untranspose_rows(const float* x_t, const Problem& p, float* x) {
 }
 
 // rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and the first n
-// padded keys j (a multiple of kWide; rows `keys` apart). Keys go G = 8 / R wide vectors at a time, so each vector of b_t is loaded
-// once for R rows and eight chains of multiply-adds are in flight.
+// padded keys j (a multiple of kWide; rows `keys` apart). Keys go G = 8 / R wide vectors at a
+// time, so each vector of b_t is loaded once for R rows and eight chains of multiply-adds are in
+// flight.
 template <int R>
 void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, const Problem& p,
                            int64_t n, float* rows) {
