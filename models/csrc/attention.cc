@@ -71,25 +71,30 @@ struct Problem {
   }
 };
 
-// Per-thread scratch for one pair: the weights' gradient [Tq, keys], k, v, and the key gradients
-// transposed [D, keys] (zero past k_len).
+// Per-thread scratch for one pair: the weights' gradient [Tq, keys], and k or v transposed.
 struct Scratch {
-  std::vector<float> d_logits, k_t, v_t, d_k_t, d_v_t;
-  explicit Scratch(const Problem& p)
-      : d_logits(p.q_len * p.keys()), k_t(p.dim * p.keys()), v_t(p.dim * p.keys()),
-        d_k_t(p.dim * p.keys()), d_v_t(p.dim * p.keys()) {}
+  std::vector<float> d_logits, x_t;
+  explicit Scratch(const Problem& p) : d_logits(p.q_len * p.keys()), x_t(p.dim * p.keys()) {}
 };
 
-// One pair's k_len rows of x (in_stride apart) into x_t [D, keys], zero past k_len; and back.
+// One pair's k_len rows of x (in_stride apart) into x_t [D, keys], zero past k_len. Blocks of 8
+// rows by 8 columns go through registers: element by element this was 7% of a T 256 layer.
 void transpose_rows(const float* x, const Problem& p, float* x_t) {
-  std::fill(x_t, x_t + p.dim * p.keys(), 0.f);
-  for (int64_t j = 0; j < p.k_len; ++j)
-    for (int64_t c = 0; c < p.dim; ++c) x_t[c * p.keys() + j] = x[j * p.in_stride + c];
-}
-
-void untranspose_rows(const float* x_t, const Problem& p, float* x) {
-  for (int64_t j = 0; j < p.k_len; ++j)
-    for (int64_t c = 0; c < p.dim; ++c) x[j * p.in_stride + c] = x_t[c * p.keys() + j];
+  const int64_t keys = p.keys(), whole = p.k_len / 8 * 8;
+  for (int64_t j = 0; j < whole; j += 8)
+    for (int64_t c = 0; c < p.dim; c += 8) {
+      v8 rows[8];
+      for (int r = 0; r < 8; ++r) rows[r] = load(x + (j + r) * p.in_stride + c);
+      for (int u = 0; u < 8; ++u) {
+        v8 column;
+        for (int r = 0; r < 8; ++r) column[r] = rows[r][u];
+        store(x_t + (c + u) * keys + j, column);
+      }
+    }
+  for (int64_t c = 0; c < p.dim; ++c) {
+    for (int64_t j = whole; j < p.k_len; ++j) x_t[c * keys + j] = x[j * p.in_stride + c];
+    std::fill(x_t + c * keys + p.k_len, x_t + (c + 1) * keys, 0.f);
+  }
 }
 
 // rows[r][j] = sum_c a[r][c] * b_t[c][j] for R rows of a (`a_stride` apart) and the first n
@@ -105,7 +110,7 @@ void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, c
     vw acc[R][V] = {};
     for (int64_t c = 0; c < dim; ++c) {
       vw bc[V];
-      for (int u = 0; u < V; ++u) bc[u] = load<vw>(b_t + c * keys + j + u * kWide);
+      for (int u = 0; u < V; ++u) bc[u] = shared_load<vw>(b_t + c * keys + j + u * kWide);
       for (int r = 0; r < R; ++r)
         for (int u = 0; u < V; ++u) acc[r][u] += a[r * a_stride + c] * bc[u];
     }
@@ -117,12 +122,19 @@ void rows_times_transposed(const float* a, int64_t a_stride, const float* b_t, c
   for (; j < n; j += kWide) block.template operator()<1>(j);
 }
 
-// out[r][0:D] = sum_j w[r][j] * v[j][0:D] for R rows of w (`keys` apart) and `count` rows of v
-// (`stride` apart), D = 8 * DB: each vector of v loaded once for R rows, the D columns taken 8 / R
-// vectors at a time so that the accumulators stay in registers; wide vectors where D fills them.
+// The weights of weighted_rows: element [r][j] at at[r * row + j * column]. Row-major weights
+// have column 1; the transposed weights of the key gradients (sum over queries) have row 1.
+struct Weights {
+  const float* at;
+  int64_t row, column;
+};
+
+// out[r][0:D] = scale * sum_j w[r][j] * v[j][0:D] for R rows of w and `count` rows of v (`stride`
+// apart), D = 8 * DB: each vector of v loaded once for R rows, the D columns taken 8 / R vectors at
+// a time so that the accumulators stay in registers; wide vectors where D fills them.
 template <int R, int DB>
-void weighted_rows(const float* w, int64_t keys, const float* v, int64_t count, int64_t stride,
-                   float* out, int64_t out_stride) {
+void weighted_rows(Weights w, const float* v, int64_t count, int64_t stride, float* out,
+                   int64_t out_stride, float scale = 1.f) {
   constexpr int W = DB * kLanes % kWide == 0 ? kWide : kLanes;
   typedef typename Lanes<W>::f V;
   constexpr int NB = DB * kLanes / W, CB = std::min(NB, 8 / R);
@@ -130,53 +142,42 @@ void weighted_rows(const float* w, int64_t keys, const float* v, int64_t count, 
     V acc[R][CB] = {};
     for (int64_t j = 0; j < count; ++j)
       for (int cb = 0; cb < CB && cb0 + cb < NB; ++cb) {
-        const V vj = load<V>(v + j * stride + (cb0 + cb) * W);
-        for (int r = 0; r < R; ++r) acc[r][cb] += w[r * keys + j] * vj;
+        const V vj = shared_load<V>(v + j * stride + (cb0 + cb) * W);
+        for (int r = 0; r < R; ++r) acc[r][cb] += w.at[r * w.row + j * w.column] * vj;
       }
     for (int r = 0; r < R; ++r)
       for (int cb = 0; cb < CB && cb0 + cb < NB; ++cb)
-        store(out + r * out_stride + (cb0 + cb) * W, acc[r][cb]);
+        store(out + r * out_stride + (cb0 + cb) * W, acc[r][cb] * scale);
   }
 }
 
-// Query rows handled together: each pass over k^T or v then serves four rows (a row at a time
-// re-read them from L2 for every query: half the time of a head_dim 64, T 186 layer).
+// Rows handled together: each pass over k^T or v then serves four query rows (a row at a time
+// re-read them from L2 for every query: half the time of a head_dim 64, T 186 layer), and each
+// pass over q or d_out four key rows of the key gradients.
 constexpr int kRows = 4;
 
-// Calls block.template operator()<R>(i) over the query rows in blocks of kRows, the last
-// rows one at a time.
+// Calls block.template operator()<R>(i) over `count` rows in blocks of kRows, the last rows one
+// at a time.
 template <typename Block>
-void for_row_blocks(int64_t q_len, Block block) {
+void for_row_blocks(int64_t count, Block block) {
   int64_t i = 0;
-  for (; i + kRows <= q_len; i += kRows) block.template operator()<kRows>(i);
-  for (; i < q_len; ++i) block.template operator()<1>(i);
+  for (; i + kRows <= count; i += kRows) block.template operator()<kRows>(i);
+  for (; i < count; ++i) block.template operator()<1>(i);
 }
 
-// out_t[c][j] = scale * sum_i a[i][c] * m[i][j] for c < 8 * DB, all padded keys j: the key
-// gradients, a^T m, whose rows m[i] are 0 from extents[i] on (rows that end before a tile are
-// skipped). Tiles of 4 columns c by 2 wide vectors of keys keep eight accumulators in registers.
-void transposed_times(const float* a, int64_t a_stride, const float* m, const Problem& p,
-                      const int32_t* extents, float scale, float* out_t) {
+// out[j][0:D] = scale * sum_i m[i][j] * a[i][0:D] for the keys j < k_len: the key gradients a^T m,
+// written in k's layout (`in_stride` apart). Rows m[i] are 0 from extents[i] on, so a block of
+// keys starts at the first query row that sees any of them (under a causal mask, its own).
+template <int DB>
+void key_gradients(const float* m, const float* a, int64_t a_stride, const Problem& p,
+                   const int32_t* extents, float scale, float* out) {
   const int64_t keys = p.keys();
-  for (int64_t c = 0; c < p.dim; c += 4)
-    for (int64_t j = 0; j < keys; j += 2 * kWide) {
-      const bool two = j + kWide < keys;
-      vw acc[4][2] = {};
-      for (int64_t i = 0; i < p.q_len; ++i) {
-        if (extents && extents[i] <= j) continue;
-        const float* ai = a + i * a_stride + c;
-        const vw m0 = load<vw>(m + i * keys + j);
-        const vw m1 = two ? load<vw>(m + i * keys + j + kWide) : vw{};
-        for (int u = 0; u < 4; ++u) {
-          acc[u][0] += ai[u] * m0;
-          acc[u][1] += ai[u] * m1;
-        }
-      }
-      for (int u = 0; u < 4; ++u) {
-        store(out_t + (c + u) * keys + j, acc[u][0] * scale);
-        if (two) store(out_t + (c + u) * keys + j + kWide, acc[u][1] * scale);
-      }
-    }
+  int64_t first = 0;
+  for_row_blocks(p.k_len, [&]<int R>(int64_t j) {
+    while (extents && first < p.q_len && extents[first] <= j) ++first;
+    weighted_rows<R, DB>({m + first * keys + j, 1, keys}, a + first * a_stride, p.q_len - first,
+                         a_stride, out + j * p.in_stride, p.in_stride, scale);
+  });
 }
 
 // Scales row i of pair (b, h)'s q k^T into its logits, adds the bias and masks, all in wide
@@ -232,16 +233,16 @@ void forward_pair(const Problem& p, const float* q, const float* k, const float*
   const int64_t qo = p.q_offset(b, h), qi = p.q_in(b, h), ki = p.k_in(b, h), is = p.in_stride;
   const int32_t* extents = p.row_extents(b);
   float* pair_weights = weights + pair * p.q_len * keys;
-  transpose_rows(k + ki, p, s.k_t.data());
+  transpose_rows(k + ki, p, s.x_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
     const int64_t n = p.live(extents, i, R);
     float* rows = pair_weights + i * keys;
-    rows_times_transposed<R>(q + qi + i * is, is, s.k_t.data(), p, n, rows);
+    rows_times_transposed<R>(q + qi + i * is, is, s.x_t.data(), p, n, rows);
     for (int r = 0; r < R; ++r) {
       finish_logits(p, b, h, i + r, n, rows + r * keys);
       softmax_row(p, n, rows + r * keys);
     }
-    weighted_rows<R, DB>(rows, keys, v + ki, std::min(n, p.k_len), is, out + qo + i * rs, rs);
+    weighted_rows<R, DB>({rows, keys, 1}, v + ki, std::min(n, p.k_len), is, out + qo + i * rs, rs);
   });
 }
 
@@ -256,12 +257,12 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
   const int64_t qo = p.q_offset(b, h), qi = p.q_in(b, h), ki = p.k_in(b, h), is = p.in_stride;
   const int32_t* extents = p.row_extents(b);
   const float* pair_weights = weights + pair * p.q_len * keys;
-  transpose_rows(v + ki, p, s.v_t.data());
+  transpose_rows(v + ki, p, s.x_t.data());
   for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
     const int64_t n = p.live(extents, i, R);
     const float* w = pair_weights + i * keys;
     float* g = s.d_logits.data() + i * keys;
-    rows_times_transposed<R>(d_out + qo + i * rs, rs, s.v_t.data(), p, n, g);  // d_weights
+    rows_times_transposed<R>(d_out + qo + i * rs, rs, s.x_t.data(), p, n, g);  // d_weights
     for (int r = 0; r < R; ++r) {
       const float* wr = w + r * keys;
       float* gr = g + r * keys;
@@ -274,18 +275,12 @@ void backward_pair(const Problem& p, const float* q, const float* k, const float
       std::fill(gr + n, gr + keys, 0.f);
       if (d_bias) std::copy(gr, gr + p.k_len, d_bias + (pair * p.q_len + i + r) * p.k_len);
     }
-    weighted_rows<R, DB>(g, keys, k + ki, std::min(n, p.k_len), is, d_q + qi + i * is, is);
-    for (int r = 0; r < R; ++r)
-      for (int cb = 0; cb < DB; ++cb) {
-        float* dq = d_q + qi + (i + r) * is + cb * kLanes;
-        store(dq, load(dq) * p.scale);
-      }
+    weighted_rows<R, DB>({g, keys, 1}, k + ki, std::min(n, p.k_len), is, d_q + qi + i * is, is,
+                         p.scale);
   });
-  // d_k^T = scale * q^T d_logits, d_v^T = d_out^T weights
-  transposed_times(q + qi, is, s.d_logits.data(), p, extents, p.scale, s.d_k_t.data());
-  transposed_times(d_out + qo, rs, pair_weights, p, extents, 1.f, s.d_v_t.data());
-  untranspose_rows(s.d_k_t.data(), p, d_k + ki);
-  untranspose_rows(s.d_v_t.data(), p, d_v + ki);
+  // d_k = scale * d_logits^T q, d_v = weights^T d_out
+  key_gradients<DB>(s.d_logits.data(), q + qi, is, p, extents, p.scale, d_k + ki);
+  key_gradients<DB>(pair_weights, d_out + qo, rs, p, extents, 1.f, d_v + ki);
 }
 
 // Calls f.template operator()<DB>() with DB = D / 8 as a compile-time constant (D in 8..64).
@@ -447,7 +442,7 @@ ffi::Error mix_forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights, ffi:
       const int64_t b = pair / p.heads, h = pair % p.heads, rs = p.row_stride();
       const float* w = weights_of(p, pair);
       for_row_blocks(p.q_len, [&]<int R>(int64_t i) {
-        weighted_rows<R, DB>(w + i * p.k_len, p.k_len, vd + p.k_offset(b, h), p.k_len, rs,
+        weighted_rows<R, DB>({w + i * p.k_len, p.k_len, 1}, vd + p.k_offset(b, h), p.k_len, rs,
                              od + p.q_offset(b, h) + i * rs, rs);
       });
     });
