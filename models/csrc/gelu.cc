@@ -18,7 +18,19 @@ using namespace synthstudies;
 constexpr float kSqrt2OverPi = 0.7978845608028654f, kCubic = 0.044715f;
 
 // tanh(z) = 1 - 2 / (exp(2z) + 1): vexp saturates at both ends, so tanh does too.
-inline v8 tanh8(v8 z) { return 1.f - 2.f / (vexp(2.f * z) + 1.f); }
+template <typename V>
+inline V vtanh(V z) { return 1.f - 2.f / (vexp(2.f * z) + 1.f); }
+
+// Calls f.template operator()<V>() with V the widest vector that divides the rows' width: with
+// AVX-512, 16 floats took 0.63-0.78 of the time of 8, forward and backward (the norm's row sums
+// and partial column sums measured 1.1-1.36x slower so, and stay at 8).
+template <typename F>
+void with_vectors(const Rows& r, F f) {
+  if (r.width % kWide == 0)
+    f.template operator()<vw>();
+  else
+    f.template operator()<v8>();
+}
 
 ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<ffi::F32> bias,
                    ffi::ResultBuffer<ffi::F32> out, bool has_bias) {
@@ -26,14 +38,16 @@ ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<ff
   if (auto e = rows_of(y, &r); e.failure()) return e;
   const float *yd = y.typed_data(), *bd = bias.typed_data();
   float* od = out->typed_data();
-  for_each_task(pool, r.chunks(), no_scratch, [&](int64_t chunk, NoScratch&) {
-    for (int64_t i = r.begin(chunk); i < r.end(chunk); ++i)
-      for (int64_t c = 0; c < r.width; c += kLanes) {
-        const v8 u = has_bias ? load(yd + i * r.width + c) + load(bd + c)
-                              : load(yd + i * r.width + c);
-        const v8 t = tanh8(kSqrt2OverPi * (u + kCubic * u * u * u));
-        store(od + i * r.width + c, u * (0.5f * (1.f + t)));
-      }
+  with_vectors(r, [&]<typename V>() {
+    for_each_task(pool, r.chunks(), no_scratch, [&](int64_t chunk, NoScratch&) {
+      for (int64_t i = r.begin(chunk); i < r.end(chunk); ++i)
+        for (int64_t c = 0; c < r.width; c += sizeof(V) / 4) {
+          const V u = has_bias ? load<V>(yd + i * r.width + c) + load<V>(bd + c)
+                               : load<V>(yd + i * r.width + c);
+          const V t = vtanh(kSqrt2OverPi * (u + kCubic * u * u * u));
+          store(od + i * r.width + c, u * (0.5f * (1.f + t)));
+        }
+    });
   });
   return ffi::Error::Success();
 }
@@ -48,19 +62,21 @@ ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<f
   const float *yd = y.typed_data(), *bd = bias.typed_data(), *gd = d_out.typed_data();
   float* dyd = d_y->typed_data();
   ColumnSums sums(r, 1);
-  for_each_task(pool, r.chunks(), no_scratch, [&](int64_t chunk, NoScratch&) {
-    float* part = sums.at(chunk, 0);
-    for (int64_t i = r.begin(chunk); i < r.end(chunk); ++i)
-      for (int64_t c = 0; c < r.width; c += kLanes) {
-        const int64_t at = i * r.width + c;
-        const v8 u = has_bias ? load(yd + at) + load(bd + c) : load(yd + at);
-        const v8 u2 = u * u, t = tanh8(kSqrt2OverPi * (u + kCubic * u2 * u));
-        const v8 slope = 0.5f * (1.f + t)
-                         + 0.5f * u * (1.f - t * t) * kSqrt2OverPi * (1.f + 3.f * kCubic * u2);
-        const v8 d = load(gd + at) * slope;
-        store(dyd + at, d);
-        store(part + c, load(part + c) + d);
-      }
+  with_vectors(r, [&]<typename V>() {
+    for_each_task(pool, r.chunks(), no_scratch, [&](int64_t chunk, NoScratch&) {
+      float* part = sums.at(chunk, 0);
+      for (int64_t i = r.begin(chunk); i < r.end(chunk); ++i)
+        for (int64_t c = 0; c < r.width; c += sizeof(V) / 4) {
+          const int64_t at = i * r.width + c;
+          const V u = has_bias ? load<V>(yd + at) + load<V>(bd + c) : load<V>(yd + at);
+          const V u2 = u * u, t = vtanh(kSqrt2OverPi * (u + kCubic * u2 * u));
+          const V slope = 0.5f * (1.f + t)
+                          + 0.5f * u * (1.f - t * t) * kSqrt2OverPi * (1.f + 3.f * kCubic * u2);
+          const V d = load<V>(gd + at) * slope;
+          store(dyd + at, d);
+          store(part + c, load<V>(part + c) + d);
+        }
+    });
   });
   sums.total(0, d_bias->typed_data());
   return ffi::Error::Success();
