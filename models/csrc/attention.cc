@@ -170,8 +170,8 @@ void weighted_rows(Weights w, const float* v, int64_t count, int64_t stride, flo
 
 // Rows handled together: each pass over k^T or v then serves eight query rows (a row at a time
 // re-read them from L2 for every query: half the time of a head_dim 64, T 186 layer; eight rather
-// than four: 0.92 of a T 127 layer's time), and each pass over q or d_out eight key rows of the
-// key gradients.
+// than four: 0.90 of a head_dim 64 layer's time), and each pass over q or d_out eight key rows of
+// the key gradients.
 constexpr int kRows = 8;
 
 // Calls block.template operator()<R>(i) over `count` rows in blocks of kRows, then of kRows / 2,
