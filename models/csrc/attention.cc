@@ -90,8 +90,8 @@ void transpose8(v8 (&x)[8]) {
       s[r + h] = __builtin_shufflevector(t[r + h], t[r + 2 + h], 0, 1, 8, 9, 4, 5, 12, 13);
       s[r + 2 + h] = __builtin_shufflevector(t[r + h], t[r + 2 + h], 2, 3, 10, 11, 6, 7, 14, 15);
     }
-  for (int u = 0; u < 4; ++u) {  // column u from s[u] and s[4 + u]'s low halves, u + 4 the high
-    const int q = u % 2 * 2 + u / 2;  // s holds columns 0, 2, 1, 3 of each quad in that order
+  for (int u = 0; u < 4; ++u) {  // columns u and u + 4: the low and high halves of both quads'
+    const int q = u % 2 * 2 + u / 2;  // s[q]: each quad's s holds columns 0, 2, 1, 3 in that order
     x[u] = __builtin_shufflevector(s[q], s[4 + q], 0, 1, 2, 3, 8, 9, 10, 11);
     x[u + 4] = __builtin_shufflevector(s[q], s[4 + q], 4, 5, 6, 7, 12, 13, 14, 15);
   }
