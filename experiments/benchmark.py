@@ -12,8 +12,10 @@ median over repeats with its spread ((max - min) / median). Train steps are the 
 `train.build_trainer`'s jitted, donated call of `steps_per_call` steps, compiled once ahead of time,
 timed per call and reported per step; ours and PyTorch's take turns of --turn timed calls, each
 opened by --settle untimed ones (the first call after the other's pays for the switch), so a drift
-in the machine's speed moves both and their ratio holds; each row's
-% of the ceiling is against the ceiling's matmul timed just before it, and its "steal %" is the
+in the machine's speed moves both and their ratio holds. The ratio is given twice: of the two
+sides' median steps over the run, and the median over turns of the ratio within each turn, which a
+drift lasting longer than a turn (the machine's came in phases of tens of calls) cannot shift; each
+row's % of the ceiling is against the ceiling's matmul timed just before it, and its "steal %" is the
 share of CPU time the virtual machine's host took away during it (0 on a quiet or bare machine; at
 20-30% the small rows' ratios swung by 2x between runs). FLOPs are matmul FLOPs
 counted analytically (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the
@@ -377,10 +379,19 @@ def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
     if not skip_torch:
       row["torch"] = [torch_figures(t, local_ceiling)
                       for t, (_, torch_figures) in zip(times[1:], runners[1:])]
-      best = max(r["tokens_per_s"] for r in row["torch"])
-      row["ratio_vs_torch"] = row["tokens_per_s"] / best
+      best = max(range(len(row["torch"])), key=lambda k: row["torch"][k]["tokens_per_s"])
+      row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"][best]["tokens_per_s"]
+      row["turn_ratio_vs_torch"] = turn_ratio(times[0], times[1 + best], args.turn)
     rows.append(row)
   return rows
+
+
+def turn_ratio(ours: list[float], theirs: list[float], turn: int) -> float:
+  """The median over turns of their median call time over ours in the same turn (`turn` calls
+  each, as `time_interleaved` takes them): how many times faster ours is, each turn's machine
+  speed cancelling in its own ratio."""
+  turns = [slice(start, start + turn) for start in range(0, len(ours), turn)]
+  return float(np.median([np.median(theirs[t]) / np.median(ours[t]) for t in turns]))
 
 
 def attention_section(args, ceiling: dict) -> list[dict]:
@@ -463,10 +474,12 @@ def table(result: dict) -> str:
   lines = [f"float32 matmul ceiling (XLA): {c['gflops']:.1f} GFLOP/s  ("
            + ", ".join(f"n={n}: {s['gflops']:.1f}" for n, s in c["by_size"].items()) + ")", "",
            "train step          layers d_model   T  batch  k  ms/step  spread  tokens/s  GFLOP/s"
-           "  %ceil  torch tokens/s (eager, compiled)  ours/best torch  ceiling GFLOP/s  steal %"]
+           "  %ceil  torch tokens/s (eager, compiled)  ours/best torch  per turn"
+           "  ceiling GFLOP/s  steal %"]
   for r in result["train"]:
     torch_part = ("  " + ", ".join(f"{t['tokens_per_s']:.0f}" for t in r["torch"]).rjust(32)
-                  + f"  {r['ratio_vs_torch']:15.2f}" if "torch" in r else "")
+                  + f"  {r['ratio_vs_torch']:15.2f}  {r['turn_ratio_vs_torch']:8.2f}"
+                  if "torch" in r else "")
     lines.append(f"{r['model']:<18}  {r['layers']:6d} {r['d_model']:7d} {r['length']:3d}"
                  f"  {r['batch']:5d} {r['steps_per_call']:2d}"
                  f"  {1e3 * r['median_s']:7.2f}  {r['spread']:6.2f}  {r['tokens_per_s']:8.0f}"

@@ -71,7 +71,7 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert row["tokens_per_s"] > 0 and row["spread"] >= 0 and len(row["times_s"]) == 3
     assert row["flops"] <= row["xla_flops"]  # XLA adds the elementwise work to the matmuls
   if result["torch_skipped"] is None:
-    assert all(r["ratio_vs_torch"] > 0 for r in result["train"])
+    assert all(r["ratio_vs_torch"] > 0 and r["turn_ratio_vs_torch"] > 0 for r in result["train"])
   assert all(r["steal_pct"] is None or 0 <= r["steal_pct"] <= 100 for r in result["train"])
   assert [r["attention"] for r in result["attention"]] == ["vanilla", "lego", "conv_qkv"]
   assert [r["task"] for r in result["generators"]] == ["lego", "arithmetic", "biography", "programs"]
@@ -166,3 +166,11 @@ def test_torch_reference_computes_our_loss_on_our_weights(setup, attention, pos_
     np.testing.assert_allclose(model(inputs).numpy(), logits, rtol=1e-4, atol=1e-5)
     theirs = torch_reference.loss(model, inputs, targets, weights)
   assert float(theirs) == pytest.approx(float(study.loss(logits, batch)[0]), rel=1e-5)
+
+
+def test_turn_ratio_holds_when_a_slow_phase_starts_between_the_two_sides_turns():
+  """Ours 1.2x faster in every turn but the third, where a 3x slow phase began after our turn and
+  before theirs: the ratio of the run's medians reads 2.4x, the median over turns 1.2x."""
+  ours, theirs = [1.0, 1.0, 1.0, 3.0, 3.0], [1.2, 1.2, 3.6, 3.6, 3.6]
+  assert float(np.median(theirs) / np.median(ours)) == pytest.approx(1.2 * 3.0)
+  assert benchmark.turn_ratio(ours, theirs, turn=1) == pytest.approx(1.2)
