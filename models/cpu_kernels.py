@@ -43,7 +43,6 @@ HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up
 # 1.16-1.47x over all keys up to head_dim 64 x 512 keys and 1.8-2.1x causal (on Zen 5 at stop 23,
 # before causal rows stopped at their extent, 64 x 256 tied).
 MAX_SCORES = 2**18
-ROW_PAD = 16  # rows over the keys (weights, mask, bias) padded to whole 16-float vectors
 _REGISTERED: list = []
 
 
@@ -153,27 +152,36 @@ def matmul_flops(target: str, shapes) -> int:
   return products * 2 * batch * heads * q_len * k_len * dim
 
 
+def _row_pad() -> int:
+  """The multiple the kernel pads its rows over the keys (weights, mask, bias) to: whole wide
+  vectors. Asked of the loaded library (csrc/attention.cc kRowPad), so that it is stated once."""
+  _registered()
+  library = _REGISTERED[0]
+  library.synthstudies_row_pad.restype = ctypes.c_int64
+  return library.synthstudies_row_pad()
+
+
 def _padded_keys(k_len: int) -> int:
-  """The kernel's row length over k_len keys: rounded up to ROW_PAD."""
-  return k_len + -k_len % ROW_PAD
+  """The kernel's row length over k_len keys: rounded up to `_row_pad()`."""
+  return k_len + -k_len % _row_pad()
 
 
 def _operands(q_len: int, k_len: int, mask, bias):
   """The kernel's mask [Bm, Tq, Tk'], its rows' extents [Bm, Tq] and bias [Bb, Hb, Tq, Tk']
-  (placeholders when absent), rows padded to Tk' = a multiple of ROW_PAD: the kernel reads them in
-  whole vectors. A row's extent is 1 + the last key it may see (k_len where it sees none): the
-  kernel computes no further (for a causal mask, a constant folded at compile time)."""
+  (placeholders when absent), rows padded to Tk' = a multiple of `_row_pad()`: the kernel reads
+  them in whole vectors. A row's extent is 1 + the last key it may see (k_len where it sees none):
+  the kernel computes no further (for a causal mask, a constant folded at compile time)."""
   scores = (q_len, k_len)
   pad = [(0, 0)] * 2 + [(0, _padded_keys(k_len) - k_len)]
   if mask is None:
-    mask, extents = jnp.zeros((1, 1, ROW_PAD), bool), jnp.zeros((1, 1), jnp.int32)
+    mask, extents = jnp.zeros((1, 1, _row_pad()), bool), jnp.zeros((1, 1), jnp.int32)
   else:
     mask = jnp.broadcast_to(mask[:, 0], mask.shape[:1] + scores)
     # a max, not an argmax: XLA folds a constant mask's argmax (a variadic reduce) in seconds
     ends = jnp.max(jnp.where(mask, jnp.arange(1, k_len + 1, dtype=jnp.int32), 0), axis=-1)
     extents = jnp.where(ends == 0, k_len, ends)
     mask = jnp.pad(mask, pad)
-  bias = (jnp.zeros((1, 1, 1, ROW_PAD), jnp.float32) if bias is None
+  bias = (jnp.zeros((1, 1, 1, _row_pad()), jnp.float32) if bias is None
           else jnp.pad(jnp.broadcast_to(bias.astype(jnp.float32), bias.shape[:2] + scores),
                        [(0, 0)] + pad))
   return mask, extents, bias

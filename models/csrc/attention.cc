@@ -29,7 +29,7 @@ using namespace synthstudies;
 constexpr float kMaskedLogit = -1e30f;  // models.attention.NEG_INF
 
 // Rows over the keys (the weights, and the mask and bias a caller passes) are padded to a multiple
-// of 16: whole wide vectors on every CPU, and a layout models/cpu_kernels.py knows (ROW_PAD).
+// of 16: whole wide vectors on every CPU. models/cpu_kernels.py asks synthstudies_row_pad().
 constexpr int64_t kRowPad = 16;
 
 // Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D], or packed: one
@@ -471,6 +471,8 @@ ffi::Error mix_forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> weights, ffi:
 using F32 = ffi::Buffer<ffi::F32>;
 
 }  // namespace
+
+extern "C" int64_t synthstudies_row_pad() { return kRowPad; }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AttentionForward, forward,
                               ffi::Ffi::Bind()  // q, k, v, mask, extents, bias; out, weights
