@@ -152,9 +152,11 @@ def matmul_flops(target: str, shapes) -> int:
   return products * 2 * batch * heads * q_len * k_len * dim
 
 
+@functools.cache
 def _row_pad() -> int:
   """The multiple the kernel pads its rows over the keys (weights, mask, bias) to: whole wide
-  vectors. Asked of the loaded library (csrc/attention.cc kRowPad), so that it is stated once."""
+  vectors. Asked of the loaded library (csrc/attention.cc kRowPad) once, so that it is stated
+  once."""
   _registered()
   library = _REGISTERED[0]
   library.synthstudies_row_pad.restype = ctypes.c_int64
