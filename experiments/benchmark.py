@@ -14,10 +14,10 @@ timed per call and reported per step; ours and PyTorch's take turns of --turn ti
 opened by --settle untimed ones (the first call after the other's pays for the switch), so a drift
 in the machine's speed moves both and their ratio holds. The ratio is given twice: of the two
 sides' median steps over the run, and the median over turns of the ratio within each turn, which a
-drift lasting longer than a turn (the machine's came in phases of tens of calls) cannot shift; each
-row's % of the ceiling is against the ceiling's matmul timed just before it, and its "steal %" is the
-share of CPU time the virtual machine's host took away during it (0 on a quiet or bare machine; at
-20-30% the small rows' ratios swung by 2x between runs). FLOPs are matmul FLOPs
+drift lasting longer than a turn (the machine's came in phases of tens of calls) cannot shift.
+Each row's % of the ceiling is against the ceiling's matmul timed just before it, and its "steal %"
+is the share of CPU time the virtual machine's host took away during it (0 on a quiet or bare
+machine; at 20-30% the small rows' ratios swung by 2x between runs). FLOPs are matmul FLOPs
 counted analytically (`matmul_flops`, 2 per multiply-add); XLA's own count, which adds the
 elementwise work, is recorded beside them.
 """
