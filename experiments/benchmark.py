@@ -15,6 +15,9 @@ opened by --settle untimed ones (the first call after the other's pays for the s
 in the machine's speed moves both and their ratio holds. The ratio is given twice: of the two
 sides' median steps over the run, and the median over turns of the ratio within each turn, which a
 drift lasting longer than a turn (the machine's came in phases of tens of calls) cannot shift.
+Beside them, the bound: the ratio a step doing nothing but its live matmul FLOPs at the run's best
+ceiling would reach against the same PyTorch step (`bound_ratio`); a target above it is out of
+reach of any implementation on this machine, however its non-matmul work is cut.
 Each row's % of the ceiling is against the ceiling's matmul timed just before it, and its "steal %"
 is the share of CPU time the virtual machine's host took away during it (0 on a quiet or bare
 machine; at 20-30% the small rows' ratios swung by 2x between runs). FLOPs are matmul FLOPs
@@ -61,22 +64,27 @@ def matmul_flops(model, length: int) -> dict[str, int]:
   """Matmul FLOPs of one sequence of `length` tokens through `model` (a model ConfigDict).
 
   forward: per layer and token, the Q/K projections of the learned heads and V of all heads, the
-  scores of the learned heads over all `length` keys (a causal mask computes them all too), weights
-  times values, the output projection and the MLP; then the head. train: the backward pass costs
-  two matmuls per forward one (input and weight gradients), except the fixed LEGO patterns times V,
-  whose patterns take no gradient.
+  scores of the learned heads over all `length` keys, weights times values, the output projection
+  and the MLP; then the head. train: the backward pass costs two matmuls per forward one (input and
+  weight gradients), except the fixed LEGO patterns times V, whose patterns take no gradient. Both
+  count every (query, key) pair, as XLA's attention computes them under a causal mask too.
+  train_live: train over the pairs a causal mask leaves visible (t (t + 1) / 2 of t^2), the fewest
+  any implementation must compute (the CPU kernel stops each row at its last visible key).
   """
   d, f, h, t = model.d_model, model.d_ff, model.num_heads, length
   k = d // h
   fixed = sum(model.lego_heads) if model.attention == "lego" else 0
   learned = h - fixed
   projections = 2 * d * (2 * learned * k + d) + 2 * d * d
-  scores = 2 * t * learned * k
-  mix = 2 * t * d
-  mlp = 4 * d * f
-  forward = t * (model.num_layers * (projections + scores + mix + mlp) + 2 * d * model.num_outputs)
-  fixed_mix = t * model.num_layers * 2 * t * fixed * k
-  return {"forward": forward, "train": 3 * forward - fixed_mix}
+  dense = t * (model.num_layers * (projections + 4 * d * f) + 2 * d * model.num_outputs)
+
+  def pairs_flops(pairs: int) -> tuple[int, int]:  # (forward, train) of all layers' attention
+    forward = model.num_layers * pairs * (2 * learned * k + 2 * d)
+    return forward, 3 * forward - model.num_layers * pairs * 2 * fixed * k
+
+  forward, train = pairs_flops(t * t)
+  live = pairs_flops(t * (t + 1) // 2 if model.causal else t * t)[1]
+  return {"forward": dense + forward, "train": 3 * dense + train, "train_live": 3 * dense + live}
 
 
 def jaxpr_matmul_flops(fn: Callable, *args, dots: bool = True) -> int:
@@ -321,10 +329,12 @@ def step_runner(config, study):
 def _step_rates(times: list[float], model, batch: int, length: int, ceiling: float) -> dict:
   """A train step's timing summary with its matmul FLOPs, tokens/s, GFLOP/s and % of the ceiling."""
   stats = summary(times)
-  flops = matmul_flops(model, length)["train"] * batch
+  counts = matmul_flops(model, length)
+  flops = counts["train"] * batch
   gflops = flops / stats["median_s"] / 1e9
-  return {**stats, "flops": flops, "tokens_per_s": batch * length / stats["median_s"],
-          "gflops": gflops, "pct_ceiling": 100 * gflops / ceiling}
+  return {**stats, "flops": flops, "live_flops": counts["train_live"] * batch,
+          "tokens_per_s": batch * length / stats["median_s"], "gflops": gflops,
+          "pct_ceiling": 100 * gflops / ceiling}
 
 
 def torch_runner(config, study, args, compiled: bool):
@@ -382,6 +392,8 @@ def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
       best = max(range(len(row["torch"])), key=lambda k: row["torch"][k]["tokens_per_s"])
       row["ratio_vs_torch"] = row["tokens_per_s"] / row["torch"][best]["tokens_per_s"]
       row["turn_ratio_vs_torch"] = turn_ratio(times[0], times[1 + best], args.turn)
+      row["bound_vs_torch"] = bound_ratio(row["torch"][best]["median_s"], row["live_flops"],
+                                          max(ceiling["gflops"], local_ceiling))
     rows.append(row)
   return rows
 
@@ -392,6 +404,13 @@ def turn_ratio(ours: list[float], theirs: list[float], turn: int) -> float:
   speed cancelling in its own ratio."""
   turns = [slice(start, start + turn) for start in range(0, len(ours), turn)]
   return float(np.median([np.median(theirs[t]) / np.median(ours[t]) for t in turns]))
+
+
+def bound_ratio(torch_step_s: float, live_flops: float, ceiling_gflops: float) -> float:
+  """ours/best torch for a step that did nothing but its live matmul FLOPs (`matmul_flops`), all at
+  the run's best ceiling: what no implementation of the same model on this machine is expected to
+  beat (XLA's matmuls and the CPU kernels reach, not pass, the ceiling's square matmul)."""
+  return torch_step_s * ceiling_gflops * 1e9 / live_flops
 
 
 def attention_section(args, ceiling: dict) -> list[dict]:
@@ -474,11 +493,12 @@ def table(result: dict) -> str:
   lines = [f"float32 matmul ceiling (XLA): {c['gflops']:.1f} GFLOP/s  ("
            + ", ".join(f"n={n}: {s['gflops']:.1f}" for n, s in c["by_size"].items()) + ")", "",
            "train step          layers d_model   T  batch  k  ms/step  spread  tokens/s  GFLOP/s"
-           "  %ceil  torch tokens/s (eager, compiled)  ours/best torch  per turn"
+           "  %ceil  torch tokens/s (eager, compiled)  ours/best torch  per turn  bound"
            "  ceiling GFLOP/s  steal %"]
   for r in result["train"]:
     torch_part = ("  " + ", ".join(f"{t['tokens_per_s']:.0f}" for t in r["torch"]).rjust(32)
                   + f"  {r['ratio_vs_torch']:15.2f}  {r['turn_ratio_vs_torch']:8.2f}"
+                  + f"  {r['bound_vs_torch']:5.2f}"
                   if "torch" in r else "")
     lines.append(f"{r['model']:<18}  {r['layers']:6d} {r['d_model']:7d} {r['length']:3d}"
                  f"  {r['batch']:5d} {r['steps_per_call']:2d}"

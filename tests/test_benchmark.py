@@ -22,14 +22,22 @@ def test_matmul_flops_match_a_hand_count():
   qkv, scores, mix, out, mlp, head = 2 * 8 * 24, 2 * 4 * 8, 2 * 4 * 8, 2 * 8 * 8, 2 * 2 * 8 * 16, 2 * 8 * 3
   forward = 4 * (qkv + scores + mix + out + mlp + head)
   assert forward == 4800
-  assert benchmark.matmul_flops(_tiny_model(), 4) == {"forward": forward, "train": 3 * forward}
+  train = 3 * forward
+  assert benchmark.matmul_flops(_tiny_model(), 4) == {"forward": forward, "train": train,
+                                                      "train_live": train}
+  # causal: 10 of the 16 (query, key) pairs are visible; scores and mix cost 2 * 4 * 2 (heads of
+  # 4) and 2 * 8 per pair in the forward, three times that in training.
+  causal = benchmark.matmul_flops(_tiny_model(causal=True), 4)
+  assert causal["train"] == train
+  assert causal["train_live"] == train - 3 * (16 - 10) * (2 * 4 * 2 + 2 * 8)
   # LEGO with one fixed head: Q/K and scores for the other head only; the fixed pattern times V
   # takes no gradient for the pattern, so its backward is one matmul, not two.
   qk_v = 2 * 8 * (2 * 4 + 8)
   fixed_mix = 4 * 2 * 4 * 4  # per sequence: 4 queries x 4 keys x head dim 4
   forward = 4 * (qk_v + 2 * 4 * 4 + mix + out + mlp + head)
   counts = benchmark.matmul_flops(_tiny_model(attention="lego", lego_heads=(1, 0)), 4)
-  assert counts == {"forward": forward, "train": 3 * forward - fixed_mix}
+  assert counts == {"forward": forward, "train": 3 * forward - fixed_mix,
+                    "train_live": 3 * forward - fixed_mix}
 
 
 @pytest.mark.parametrize("attention,causal", [("vanilla", True), ("vanilla", False),
@@ -72,6 +80,7 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert row["flops"] <= row["xla_flops"]  # XLA adds the elementwise work to the matmuls
   if result["torch_skipped"] is None:
     assert all(r["ratio_vs_torch"] > 0 and r["turn_ratio_vs_torch"] > 0 for r in result["train"])
+    assert all(r["bound_vs_torch"] > 0 for r in result["train"])
   assert all(r["steal_pct"] is None or 0 <= r["steal_pct"] <= 100 for r in result["train"])
   assert [r["attention"] for r in result["attention"]] == ["vanilla", "lego", "conv_qkv"]
   assert [r["task"] for r in result["generators"]] == ["lego", "arithmetic", "biography", "programs"]
@@ -174,3 +183,8 @@ def test_turn_ratio_holds_when_a_slow_phase_starts_between_the_two_sides_turns()
   ours, theirs = [1.0, 1.0, 1.0, 3.0, 3.0], [1.2, 1.2, 3.6, 3.6, 3.6]
   assert float(np.median(theirs) / np.median(ours)) == pytest.approx(1.2 * 3.0)
   assert benchmark.turn_ratio(ours, theirs, turn=1) == pytest.approx(1.2)
+
+
+def test_the_bound_is_pytorchs_step_over_the_live_flops_at_the_ceiling():
+  # 2 GFLOP at 100 GFLOP/s take 20 ms at best: PyTorch's 30 ms step is 1.5x that.
+  assert benchmark.bound_ratio(0.030, 2e9, 100.0) == pytest.approx(1.5)
