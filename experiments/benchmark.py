@@ -16,8 +16,8 @@ in the machine's speed moves both and their ratio holds. The ratio is given twic
 sides' median steps over the run, and the median over turns of the ratio within each turn, which a
 drift lasting longer than a turn (the machine's came in phases of tens of calls) cannot shift.
 Beside them, the bound: the ratio a step doing nothing but its live matmul FLOPs at the run's best
-ceiling would reach against the same PyTorch step (`bound_ratio`); a target above it is out of
-reach of any implementation on this machine, however its non-matmul work is cut.
+ceiling would reach against the same PyTorch step (`bound_ratio`); a target above it needs matmuls
+faster than the ceiling's, however much of the rest of the step is cut.
 Each row's % of the ceiling is against the ceiling's matmul timed just before it, and its "steal %"
 is the share of CPU time the virtual machine's host took away during it (0 on a quiet or bare
 machine; at 20-30% the small rows' ratios swung by 2x between runs). FLOPs are matmul FLOPs
