@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -54,19 +55,23 @@ inline V shared_load(const float* p) {
 #endif
   return x;
 }
-// The lanes of x folded by `op` in halves: log2(N) dependent steps, not N - 1.
+// The lanes of x folded by `op` in halves: log2(N) dependent steps, not N - 1. The halves are
+// shuffles, not copies through memory: a copy took the accumulator's address, and GCC then kept a
+// softmax row's running max and sum on the stack, a store and a load in every iteration's chain.
+template <typename V, size_t... Low>
+inline float fold_halves(V x, auto op, std::index_sequence<Low...>) {
+  constexpr size_t half = sizeof...(Low);
+  const auto folded = op(__builtin_shufflevector(x, x, Low...),
+                         __builtin_shufflevector(x, x, (Low + half)...));
+  if constexpr (half == 1) {
+    return folded[0];
+  } else {
+    return fold_halves(folded, op, std::make_index_sequence<half / 2>());
+  }
+}
 template <typename V, typename Op>
 inline float fold_lanes(V x, Op op) {
-  constexpr int N = sizeof(V) / 4;
-  if constexpr (N == 2) {
-    return op(x[0], x[1]);
-  } else {
-    typedef typename Lanes<N / 2>::f Half;
-    Half lo, hi;
-    std::memcpy(&lo, &x, sizeof lo);
-    std::memcpy(&hi, reinterpret_cast<const char*>(&x) + sizeof lo, sizeof hi);
-    return fold_lanes(op(lo, hi), op);
-  }
+  return fold_halves(x, op, std::make_index_sequence<sizeof(V) / 8>());
 }
 template <typename V>
 inline float lane_sum(V x) {
