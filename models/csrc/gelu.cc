@@ -6,7 +6,9 @@
 // gradient once and writes the input's gradient and each chunk's partial bias gradient.
 //
 // Semantics match jax.nn.gelu(u, approximate=True), u = y + bias:
-//   gelu(u) = u * 0.5 * (1 + tanh(z)),  z = sqrt(2 / pi) * (u + 0.044715 u^3).
+//   gelu(u) = u * 0.5 * (1 + tanh(z)) = u * sigmoid(2 z),  z = sqrt(2 / pi) * (u + 0.044715 u^3).
+// Computed as u / (1 + exp(-2 z)): one exp and one division, and fewer operations than through
+// tanh (1 - 2 / (exp(2 z) + 1), then u * 0.5 * (1 + t)).
 #include <cstdint>
 
 #include "common.h"
@@ -17,9 +19,12 @@ using namespace synthstudies;
 
 constexpr float kSqrt2OverPi = 0.7978845608028654f, kCubic = 0.044715f;
 
-// tanh(z) = 1 - 2 / (exp(2z) + 1): vexp saturates at both ends, so tanh does too.
+// 1 + exp(-2 z) of u, with u2 = u * u: vexp saturates at both ends (stays finite), so gelu and
+// its slope do too.
 template <typename V>
-inline V vtanh(V z) { return 1.f - 2.f / (vexp(2.f * z) + 1.f); }
+inline V one_plus_exp_minus_2z(V u, V u2) {
+  return vexp((-2.f * kSqrt2OverPi) * (u + kCubic * u2 * u)) + 1.f;
+}
 
 // Calls f.template operator()<V>() with V the widest vector that divides the rows' width: with
 // AVX-512, 16 floats took 0.63-0.78 of the time of 8, forward and backward (the norm's row sums
@@ -44,16 +49,15 @@ ffi::Error forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<ff
         for (int64_t c = 0; c < r.width; c += sizeof(V) / 4) {
           const V u = has_bias ? load<V>(yd + i * r.width + c) + load<V>(bd + c)
                                : load<V>(yd + i * r.width + c);
-          const V t = vtanh(kSqrt2OverPi * (u + kCubic * u * u * u));
-          store(od + i * r.width + c, u * (0.5f * (1.f + t)));
+          store(od + i * r.width + c, u / one_plus_exp_minus_2z(u, u * u));
         }
     });
   });
   return ffi::Error::Success();
 }
 
-// d_u = d_out * (0.5 (1 + t) + 0.5 u (1 - t^2) sqrt(2 / pi) (1 + 3 * 0.044715 u^2)), d_y = d_u,
-// d_bias = sum of d_u over the rows.
+// d_u = d_out * (s + 2 u s (1 - s) sqrt(2 / pi) (1 + 3 * 0.044715 u^2)), s = sigmoid(2 z), d_y =
+// d_u, d_bias = sum of d_u over the rows.
 ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<ffi::F32> bias,
                     ffi::Buffer<ffi::F32> d_out, ffi::ResultBuffer<ffi::F32> d_y,
                     ffi::ResultBuffer<ffi::F32> d_bias, bool has_bias) {
@@ -69,9 +73,8 @@ ffi::Error backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<f
         for (int64_t c = 0; c < r.width; c += sizeof(V) / 4) {
           const int64_t at = i * r.width + c;
           const V u = has_bias ? load<V>(yd + at) + load<V>(bd + c) : load<V>(yd + at);
-          const V u2 = u * u, t = vtanh(kSqrt2OverPi * (u + kCubic * u2 * u));
-          const V slope = 0.5f * (1.f + t)
-                          + 0.5f * u * (1.f - t * t) * kSqrt2OverPi * (1.f + 3.f * kCubic * u2);
+          const V u2 = u * u, s = 1.f / one_plus_exp_minus_2z(u, u2);
+          const V slope = s + u * (s - s * s) * (2.f * kSqrt2OverPi) * (1.f + 3.f * kCubic * u2);
           const V d = load<V>(gd + at) * slope;
           store(dyd + at, d);
           store(part + c, load<V>(part + c) + d);
