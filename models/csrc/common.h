@@ -58,8 +58,8 @@ inline V shared_load(const float* p) {
 // The lanes of x folded by `op` in halves: log2(N) dependent steps, not N - 1. The halves are
 // shuffles, not copies through memory: a copy took the accumulator's address, and GCC then kept a
 // softmax row's running max and sum on the stack, a store and a load in every iteration's chain.
-template <typename V, size_t... Low>
-inline float fold_halves(V x, auto op, std::index_sequence<Low...>) {
+template <typename V, typename Op, size_t... Low>
+inline float fold_halves(V x, Op op, std::index_sequence<Low...>) {
   constexpr size_t half = sizeof...(Low);
   const auto folded = op(__builtin_shufflevector(x, x, Low...),
                          __builtin_shufflevector(x, x, (Low + half)...));
