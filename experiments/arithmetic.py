@@ -168,7 +168,9 @@ def _exact(new, targets, weights) -> bool:
   return bool(np.array_equal(new[:len(answer)], answer))
 
 
-def plot_grid(grid, train_digits: int, path: str, title: str = ""):
+def plot_grid(grid, train_digits: int, path: str | None = None, title: str = ""):
+  """The accuracy grid as a heatmap, the training range dashed: saved to `path` (and closed), or
+  with no path left open for a notebook to show."""
   fig, ax = plt.subplots(figsize=(5.2, 4.4))
   n = len(grid)
   image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower",
@@ -179,8 +181,10 @@ def plot_grid(grid, train_digits: int, path: str, title: str = ""):
   ax.set(xlabel="digits of b", ylabel="digits of a", title=title, xticks=ticks, yticks=ticks)
   fig.colorbar(image, ax=ax, label="exact match")
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  if path is not None:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+  return fig
 
 
 def load_run(workdir: str, study: ArithmeticStudy | None = None):

@@ -46,6 +46,7 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
       monkeypatch.setenv(key, value)
   monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   monkeypatch.setenv("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "cpu"))
+  monkeypatch.setenv("TMPDIR", str(tmp_path))  # what a notebook puts in the temp folder goes with it
   with open(path) as f:
     notebook = nbformat.read(f, as_version=4)
   NotebookClient(notebook, timeout=170, kernel_name="python3",
