@@ -275,10 +275,11 @@ def default_setups(args) -> list[tuple[str, ml_collections.ConfigDict, object]]:
   study's: its pretraining stage); --task-config picks another variant (e.g. smoke)."""
   variant = args.task_config or None
   lego, arithmetic = lego_configs.get_config(variant), arithmetic_configs.get_config(variant)
-  knowledge = knowledge_configs.get_config(variant)
+  knowledge, programs = knowledge_configs.get_config(variant), programs_configs.get_config(variant)
   return [("lego_default", lego, LegoStudy(lego)),
           ("arithmetic_default", arithmetic, ArithmeticStudy(arithmetic)),
-          ("knowledge_default", knowledge, knowledge_study(knowledge))]
+          ("knowledge_default", knowledge, knowledge_study(knowledge)),
+          ("programs_default", programs, ProgramsStudy(programs))]
 
 
 def compiled_step(config, study):

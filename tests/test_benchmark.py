@@ -74,7 +74,8 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
   assert "float32 matmul ceiling" in table and "greedy decoding" in table
   assert result["matmul_ceiling"]["gflops"] > 0
   assert [r["model"] for r in result["train"]] == [
-      "lego_default", "arithmetic_default", "knowledge_default", "lego_encoder", "decoder"]
+      "lego_default", "arithmetic_default", "knowledge_default", "programs_default",
+      "lego_encoder", "decoder"]
   for row in result["train"] + result["attention"]:
     assert row["tokens_per_s"] > 0 and row["spread"] >= 0 and len(row["times_s"]) == 3
     assert row["flops"] <= row["xla_flops"]  # XLA adds the elementwise work to the matmuls
@@ -156,7 +157,8 @@ def test_turns_open_with_untimed_calls_and_time_the_rest(monkeypatch):
 
 @pytest.mark.parametrize("setup,attention,pos_encoding,tied", [
     ("lego", "vanilla", "learned", False), ("lego", "lego", "learned", False),
-    ("lego", "lego", "learned", True), ("decoder", "vanilla", "rotary", False)])
+    ("lego", "lego", "learned", True), ("decoder", "vanilla", "rotary", False),
+    ("decoder", "vanilla", "learned", False)])  # the last: the programs study's default model
 def test_torch_reference_computes_our_loss_on_our_weights(setup, attention, pos_encoding, tied):
   torch = pytest.importorskip("torch")
   from benchmarks import torch_reference
