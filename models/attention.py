@@ -1,191 +1,58 @@
-"""Attention: kernels and the attention modules, selected by name (`model.attention`).
+"""Attention: the attention modules, selected by name (`model.attention`), and their math.
 
 Every variant is a module with one signature,
-    (x, positional, positions, key_mask, capture, tokens=None)
-        -> (output [B, T, d], weights [B, H, T, T] or None)
+    (x, positional, positions, key_mask, capture, tokens=None, cache=None)
+        -> (output [B, T, d], weights [B, H, T, T] or None, cache or None)
 and each has a fast path and a reference path that records its weights (`capture=True`). `tokens`
 [B, T] are the input ids: only variants whose fixed patterns depend on token identity read them.
+`cache` (a `Cache`, for decoding) holds the keys and values of the tokens so far; vanilla
+attention reads and extends it, and the other variants take none.
 
   vanilla   learned softmax(q k^T) heads
   lego      the first heads follow fixed patterns (manipulation: a local kernel; association:
             identical tokens) with no Q/K projections and no q k^T; the rest are learned
   conv_qkv  vanilla with a depthwise convolution along the sequence on q, k and v
 
-The fast path (`fast_attention`) is `softmax_attention`, XLA's fusions with a hand-written backward,
-or `jax.nn.dot_product_attention` (cuDNN flash attention on GPU) when `model.attention_impl` asks;
-the reference path computes the weights explicitly so probing can record them. Tests prove they agree.
+The fast path is `ops.attention` (models/ops.py): on one CPU device a C++ kernel in place of the
+math here (tested equal), else XLA's fusions of the model's softmax with our backward, or
+`jax.nn.dot_product_attention` (cuDNN flash attention on GPU), as `model.kernels` says. The
+reference path computes the weights explicitly so probing can record them. Tests prove they agree.
 
 Shapes: q, k, v [batch, length, heads, head_dim]; `key_mask` [batch, length] bool (True = attend).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from models import cpu_kernels
-from models.linear import dense
+from models import ops
+from models.masking import attention_mask, masked_softmax
 from models.params import kernel_std, param
 from models.positional import PositionalEncoding
-
-NEG_INF = -1e30
-
-
-def attention_mask(q_len: int, k_len: int, causal: bool, key_mask: jax.Array | None):
-  """[batch or 1, 1, q_len, k_len] bool mask, or None when every query may see every key."""
-  mask = None
-  if causal:
-    mask = jnp.tril(jnp.ones((q_len, k_len), bool), k_len - q_len)[None, None]
-  if key_mask is not None:
-    keys = key_mask[:, None, None, :]
-    mask = keys if mask is None else mask & keys
-  return mask
-
-
-IMPLEMENTATIONS = (None, "jax", "xla", "cudnn")
-
-
-def fast_attention(q, k, v, *, causal: bool, key_mask=None, bias=None, implementation=None):
-  """softmax(q k^T / sqrt(d) + bias) v, through the implementation `model.attention_impl` names.
-
-  None: on one CPU device, the C++ kernel (models.cpu_kernels) when it builds and fits the shapes;
-  otherwise, and with 'jax', `softmax_attention`: XLA's fusions with our backward.
-  'xla' / 'cudnn': `jax.nn.dot_product_attention` (cuDNN flash attention on GPU).
-  """
-  if implementation in (None, "jax"):
-    mask = attention_mask(q.shape[1], k.shape[1], causal, key_mask)
-    if takes_cpu_kernel(q, k, implementation):
-      return cpu_kernels.attention(q, k, v, mask, bias)
-    return in_batch_chunks(softmax_attention, q, k, v, mask, bias)
-  mask = None if key_mask is None else key_mask[:, None, None, :]
-  if bias is not None:
-    bias = bias.astype(q.dtype)
-  return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, is_causal=causal,
-                                      implementation=implementation)
-
-
-def takes_cpu_kernel(q, k, implementation) -> bool:
-  """Whether `fast_attention` runs these q, k (arrays or ShapeDtypeStructs) on the C++ kernel."""
-  return implementation is None and cpu_kernels.usable(q, k)
-
-
-# XLA:CPU runs a batched matmul on one thread (YNNPACK splits a large matrix, not the batch) and
-# hands independent ops to a second thread only when more than 8 are ready at once. Batch chunks
-# give it that many independent attention computations, when each is big enough to pay for its own
-# ops: a d_model 512 decoder step 5% faster, d_model 256 3%; d_model 128 (2^17 scores) 5% slower.
-CPU_BATCH_CHUNKS = 8
-MIN_SCORES_PER_CHUNK = 2**17
-
-
-def in_batch_chunks(fn, q, k, *arrays):
-  """fn(q, k, *arrays) on up to CPU_BATCH_CHUNKS slices of the batch, concatenated (one CPU only).
-
-  q, k [batch, length, heads, head_dim]. Arrays with a leading axis of 1 (broadcast over the
-  batch) and None pass whole to every chunk.
-  """
-  batch, q_len, heads, _ = q.shape
-  scores = batch * heads * q_len * k.shape[1]
-  chunks = min(CPU_BATCH_CHUNKS, batch, scores // MIN_SCORES_PER_CHUNK)
-  if jax.default_backend() != "cpu" or jax.device_count() > 1 or chunks <= 1:
-    return fn(q, k, *arrays)  # elsewhere a batched matmul uses the device; a mesh splits the batch
-  # split, not slices: the gradient of a split is one concatenate, of slices a sum of padded arrays
-  bounds = list(np.linspace(0, batch, chunks + 1).astype(int)[1:-1])
-  parts = [[a] * chunks if a is None or a.shape[0] == 1 else jnp.split(a, bounds)
-           for a in (q, k, *arrays)]
-  return jnp.concatenate([fn(*args) for args in zip(*parts)])
-
-
-@jax.custom_vjp
-def softmax_attention(q, k, v, mask, bias):
-  """softmax(q k^T / sqrt(d) + bias, masked) v, with the attention backward written out by hand.
-
-  `mask` [B or 1, 1, q_len, k_len] bool or None; `bias` [B or 1, H or 1, q_len, k_len] float or
-  None. The backward reads the softmax's row sums as rowsum(dO * O) (as flash attention does): XLA's
-  autodiff of the softmax instead reduces a [B, H, T, T] product and, on CPU, fuses that reduction
-  into a matmul, the slowest op of the step.
-
-  Every matmul is an explicit dot_general on head-major [B, H, T, head_dim] arrays: `jnp.einsum`
-  picks its own operand order, and for weights·v and three of the backward's products it put the
-  head_dim axis before the sequence, so each change of layout swapped the two minor axes, which
-  XLA:CPU copies ~4x slower than it moves whole head_dim rows (docs/performance.md).
-  """
-  return _softmax_attention_forward(q, k, v, mask, bias)[0]
-
-
-def _heads_major(x):
-  """[B, T, H, head_dim] <-> [B, H, T, head_dim]."""
-  return x.transpose(0, 2, 1, 3)
-
-
-def _per_head_matmul(a, b, contract_a: int, contract_b: int, **kwargs):
-  """A matmul batched over the leading (batch, head) axes of two head-major arrays."""
-  return jax.lax.dot_general(a, b, (((contract_a,), (contract_b,)), ((0, 1), (0, 1))), **kwargs)
-
-
-def _softmax_attention_forward(q, k, v, mask, bias):
-  q, k, v = map(_heads_major, (q, k, v))
-  logits = _per_head_matmul(q, k, 3, 3, preferred_element_type=jnp.float32)
-  weights = _masked_softmax(logits * q.shape[-1] ** -0.5, mask, bias)
-  out = _per_head_matmul(weights.astype(v.dtype), v, 3, 2)
-  return _heads_major(out), (q, k, v, mask, bias, weights, out)
-
-
-def _softmax_attention_backward(residuals, d_out):
-  q, k, v, mask, bias, weights, out = residuals  # head-major
-  scale = q.shape[-1] ** -0.5
-  d_out = _heads_major(d_out)
-  d_v = _per_head_matmul(weights.astype(d_out.dtype), d_out, 2, 2)
-  d_weights = _per_head_matmul(d_out, v, 3, 3, preferred_element_type=jnp.float32)
-  # element-wise and reduced, not a dot: O(B T d) work, and the step's matmul FLOPs stay exact
-  row = (d_out.astype(jnp.float32) * out.astype(jnp.float32)).sum(-1)
-  d_logits = weights * (d_weights - row[..., None])  # zero wherever the mask is
-  d_q = _per_head_matmul(d_logits.astype(q.dtype), k, 3, 2) * scale
-  d_k = _per_head_matmul(d_logits.astype(q.dtype), q, 2, 2) * scale
-  d_bias = None if bias is None else _sum_to_shape(d_logits, bias.shape).astype(bias.dtype)
-  d_mask = None if mask is None else np.zeros(mask.shape, jax.dtypes.float0)
-  return _heads_major(d_q), _heads_major(d_k), _heads_major(d_v), d_mask, d_bias
-
-
-def _sum_to_shape(x, shape):
-  """Sums the axes that broadcasting stretched from `shape` (same rank) up to x.shape."""
-  axes = tuple(i for i, (n, m) in enumerate(zip(shape, x.shape)) if n == 1 and m != 1)
-  return x.sum(axes, keepdims=True)
-
-
-softmax_attention.defvjp(_softmax_attention_forward, _softmax_attention_backward)
-
-
-def _masked_softmax(logits, mask, bias):
-  """softmax(logits + bias) over keys, in float32; masked-out keys get no weight."""
-  if bias is not None:
-    logits = logits + bias
-  if mask is not None:
-    logits = jnp.where(mask, logits, NEG_INF)
-  return jax.nn.softmax(logits, axis=-1)
 
 
 def attention_weights(q, k, *, causal: bool, key_mask=None, bias=None):
   """The softmax attention weights [batch, heads, q_len, k_len], in float32."""
   logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
   mask = attention_mask(q.shape[1], k.shape[1], causal, key_mask)
-  return _masked_softmax(logits * q.shape[-1] ** -0.5, mask, bias)
-
-
-def weighted_values(weights, v):
-  """weights [B, H, q, k] times v [B, k, H, head_dim] -> [B, q, H, head_dim].
-
-  An explicit head-major matmul: `jnp.einsum` ordered it as v times weights, whose [B, H,
-  head_dim, q] product then needed a transpose of the two minor axes (LEGO's fixed heads: a
-  default LEGO step 4.8% faster without it).
-  """
-  return _heads_major(_per_head_matmul(weights.astype(v.dtype), _heads_major(v), 3, 2))
+  return masked_softmax(logits * q.shape[-1] ** -0.5, mask, bias)
 
 
 def reference_attention(q, k, v, *, causal: bool, key_mask=None, bias=None):
   """(output, weights): the explicit computation, for probing and for testing the fast path."""
   weights = attention_weights(q, k, causal=causal, key_mask=key_mask, bias=bias)
-  return weighted_values(weights, v), weights
+  return ops.mix(weights, v, kernels="xla"), weights
+
+
+def _attend(q, k, v, *, causal, key_mask, bias, capture, kernels):
+  """(output, weights or None) through the reference path when capturing, else the fast path."""
+  if capture:
+    return reference_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias)
+  return ops.attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias, kernels=kernels), None
 
 
 def packed_heads(x, kernel):
@@ -195,12 +62,11 @@ def packed_heads(x, kernel):
   makes XLA materialise a transposed copy (about 9% of a CPU step).
   """
   d, s, h, k = kernel.shape
-  return dense(x, kernel.reshape(d, s * h * k).astype(x.dtype)).reshape(*x.shape[:-1], s, h, k)
+  return ops.dense(x, kernel.reshape(d, s * h * k).astype(x.dtype)).reshape(*x.shape[:-1], s, h, k)
 
 
-def project_heads(x, kernel):
-  """`packed_heads` split into s arrays [B, T, heads, head_dim]."""
-  y = packed_heads(x, kernel)
+def split_heads(y):
+  """`packed_heads`' output [B, T, s, heads, head_dim] as s arrays [B, T, heads, head_dim]."""
   # split, not indexing: the gradient is one concatenate instead of a sum of s padded arrays
   return tuple(part.squeeze(-3) for part in jnp.split(y, y.shape[-3], axis=-3))
 
@@ -208,15 +74,27 @@ def project_heads(x, kernel):
 def merge_heads(y, kernel):
   """y [B, T, heads, head_dim] through the output kernel [heads, head_dim, d]: [B, T, d]."""
   h, k, d = kernel.shape
-  return dense(y.reshape(*y.shape[:-2], h * k), kernel.reshape(h * k, d).astype(y.dtype))
+  return ops.dense(y.reshape(*y.shape[:-2], h * k), kernel.reshape(h * k, d).astype(y.dtype))
 
 
-def _attend(q, k, v, *, causal, key_mask, bias, capture, implementation=None):
-  """(output, weights or None) through the reference path when capturing, else the fast path."""
-  if capture:
-    return reference_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias)
-  return fast_attention(q, k, v, causal=causal, key_mask=key_mask, bias=bias,
-                        implementation=implementation), None
+class Cache(NamedTuple):
+  """One attention layer's decoding cache: keys and values [B, S, heads, head_dim] of S slots,
+  `slots` [B, L] where this call's L tokens go, `positions` [B, S] every slot's position. Each
+  query sees the slots up to its own; slots past it may hold anything (padding, stale keys)."""
+  keys: jax.Array
+  values: jax.Array
+  slots: jax.Array
+  positions: jax.Array
+
+  def write(self, k, v) -> Cache:
+    """This call's keys and values [B, L, heads, head_dim] in their slots."""
+    rows = jnp.arange(k.shape[0])[:, None]
+    return self._replace(keys=self.keys.at[rows, self.slots].set(k),
+                         values=self.values.at[rows, self.slots].set(v))
+
+  def visible(self):
+    """[B, L, S]: the slots each of this call's queries sees (a per-query key mask)."""
+    return jnp.arange(self.keys.shape[1])[None, None, :] <= self.slots[:, :, None]
 
 
 # -- fixed patterns (LEGO attention, mimicking targets, head scores) -----------------------------
@@ -262,40 +140,37 @@ def association_pattern(tokens, *, causal: bool = False, key_mask=None, floor: f
 
 class Attention(nnx.Module):
   """Vanilla multi-head self-attention with one fused QKV projection."""
-  PACKABLE = True  # q, k, v are the projection's, unchanged: the CPU kernel may read them packed
+  PACKABLE = True  # q, k, v are the projection's, unchanged: the fast path may read them packed
 
   def __init__(self, config, rngs: nnx.Rngs):
     d, h = config.d_model, config.num_heads
-    self.causal = config.causal
-    self.implementation = config.attention_impl  # None: softmax_attention; 'cudnn' on GPU
+    self.causal, self.kernels = config.causal, config.kernels
     self.qkv = param(rngs, (d, 3, h, d // h), ("embed", None, "heads", "head_dim"),
                      kernel_std(config, d))
     self.out = _out_projection(config, rngs)
 
   def project(self, x, key_mask):
     """q, k, v [batch, length, heads, head_dim]."""
-    return project_heads(x, self.qkv[...])
+    return split_heads(packed_heads(x, self.qkv[...]))
 
-  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
-    if self._reads_packed(x, positional, capture):
-      mask = attention_mask(x.shape[1], x.shape[1], self.causal, key_mask)
-      y = cpu_kernels.packed_attention(packed_heads(x, self.qkv[...]), mask,
-                                       positional.bias(positions))
-      return merge_heads(y, self.out[...]), None
+  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None,
+               cache=None):
+    if self.PACKABLE and not positional.ROTATES and not capture and cache is None:
+      # nothing (a rotation, a convolution, a cache) comes between the projection and attention
+      y = ops.self_attention(packed_heads(x, self.qkv[...]), split_heads, causal=self.causal,
+                             key_mask=key_mask, bias=positional.bias(positions),
+                             kernels=self.kernels)
+      return merge_heads(y, self.out[...]), None, None
     q, k, v = self.project(x, key_mask)
     q, k = positional.rotate(q, k, positions)
-    y, weights = _attend(q, k, v, causal=self.causal, implementation=self.implementation,
-                         key_mask=key_mask,
-                         bias=positional.bias(positions), capture=capture)
-    return merge_heads(y, self.out[...]), weights
-
-  def _reads_packed(self, x, positional, capture: bool) -> bool:
-    """Whether the CPU kernel takes q, k, v packed as projected: the fast path's choice of it, with
-    nothing (a rotation, a convolution) between the projection and the attention."""
-    heads = self.qkv.shape[-2:]
-    like = jax.ShapeDtypeStruct(x.shape[:2] + heads, x.dtype)
-    return (self.PACKABLE and not positional.ROTATES and not capture
-            and takes_cpu_kernel(like, like, self.implementation))
+    causal, bias = self.causal, positional.bias(positions)
+    if cache is not None:  # the queries see the cache's slots up to their own
+      cache = cache.write(k, v)
+      k, v, key_mask = cache.keys, cache.values, cache.visible()
+      causal, bias = False, positional.bias(positions, cache.positions)
+    y, weights = _attend(q, k, v, causal=causal, key_mask=key_mask, bias=bias, capture=capture,
+                         kernels=self.kernels)
+    return merge_heads(y, self.out[...]), weights, cache
 
 
 def _out_projection(config, rngs: nnx.Rngs) -> nnx.Param:
@@ -310,6 +185,7 @@ class ConvQKVAttention(Attention):
   One kernel tap per (q/k/v, head, channel), `model.conv_kernel` taps wide; padded on the left only
   in a decoder so no position sees the future. It starts as the identity (the tap at offset 0 is 1),
   i.e. as vanilla attention. Padded keys are zeroed first so they never leak into real positions.
+  The convolution reads the whole sequence: no decoding cache.
   """
   PACKABLE = False
 
@@ -340,13 +216,12 @@ class LegoAttention(nnx.Module):
 
   `model.lego_heads = (manipulation, association)` heads, in that order, come first; they keep a
   value projection but have no query/key projection and compute no q k^T. The association pattern
-  reads the token ids.
+  reads the token ids, all of them at once: no decoding cache.
   """
 
   def __init__(self, config, rngs: nnx.Rngs):
     d, h = config.d_model, config.num_heads
-    self.causal = config.causal
-    self.implementation = config.attention_impl  # None: softmax_attention; 'cudnn' on GPU
+    self.causal, self.kernels = config.causal, config.kernels
     self.manipulation, self.association = (int(n) for n in config.lego_heads)
     self.fixed = self.manipulation + self.association
     if min(self.manipulation, self.association) < 0 or self.fixed > h:
@@ -372,38 +247,38 @@ class LegoAttention(nnx.Module):
   def project(self, x):
     """v of the fixed heads [B, T, fixed, head_dim], and of the learned heads, q and k [B, T,
     H - fixed, head_dim]: one matmul through the value and query/key kernels side by side (at the
-    default LEGO shapes two [64, 64] matmuls and their weight gradients made the step 6% slower),
+    default LEGO shapes two [64, 64] matmuls and their weight gradients make the step 6% slower),
     split once (a split's gradient is one concatenate)."""
     d, h, head_dim = self.v.shape
     kernels = [self.v[...].reshape(d, h * head_dim)]
     if self.qk is not None:
       kernels.append(self.qk[...].reshape(d, -1))
-    y = dense(x, jnp.concatenate(kernels, axis=1).astype(x.dtype))
+    y = ops.dense(x, jnp.concatenate(kernels, axis=1).astype(x.dtype))
     heads = [self.fixed, h - self.fixed] + [h - self.fixed] * (2 if self.qk is not None else 0)
     parts = jnp.split(y, np.cumsum(heads)[:-1] * head_dim, axis=-1)
     return [part.reshape(*x.shape[:-1], n, head_dim) for part, n in zip(parts, heads)]
 
-  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
+  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None,
+               cache=None):
     v_fixed, v_learned, *qk = self.project(x)
     ys, weights = [], []
     if self.fixed:
       fixed = self.fixed_patterns(tokens, key_mask)
-      kernel = not capture and self.implementation is None and cpu_kernels.usable(v_fixed, v_fixed)
-      ys.append(cpu_kernels.mix(fixed, v_fixed) if kernel else weighted_values(fixed, v_fixed))
+      # capturing: the reference path, on XLA like `reference_attention`
+      ys.append(ops.mix(fixed, v_fixed, kernels="xla" if capture else self.kernels))
       weights.append(fixed)
     if qk:
       q, k = positional.rotate(*qk, positions)
       bias = positional.bias(positions)
       if bias is not None and bias.shape[1] > 1:  # a per-head bias: the learned heads' share
         bias = bias[:, self.fixed:]
-      y, w = _attend(q, k, v_learned, causal=self.causal,
-                     implementation=self.implementation, key_mask=key_mask, bias=bias,
-                     capture=capture)
+      y, w = _attend(q, k, v_learned, causal=self.causal, key_mask=key_mask, bias=bias,
+                     capture=capture, kernels=self.kernels)
       ys.append(y)
       weights.append(w)
     y = jnp.concatenate(ys, axis=2)
     weights = jnp.concatenate(weights, axis=1) if capture else None
-    return merge_heads(y, self.out[...]), weights
+    return merge_heads(y, self.out[...]), weights, None
 
 
 VARIANTS = {"vanilla": Attention, "lego": LegoAttention, "conv_qkv": ConvQKVAttention}

@@ -11,8 +11,9 @@ by the caller (randomised, random tags), or `position_fn(tokens) -> positions` r
 tokens so far (Abacus); it must be causal and jittable, and the same function object reuses the
 compiled decoder.
 
-The cached path recomputes the model's forward pass from its modules (vanilla attention only);
-tests/test_decoding.py proves it matches calling the model on the whole sequence step by step.
+Each call runs the model's own blocks (`Transformer.decode`: vanilla attention reads and extends
+the cache); tests/unit/models/test_decoding.py proves it matches calling the model on the whole
+sequence step by step.
 """
 from __future__ import annotations
 
@@ -22,9 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-
-from models import attention as attention_lib
-from models.attention import NEG_INF
 
 
 def greedy_generate(model, prompts, prompt_lengths, max_new_tokens: int, *, positions=None,
@@ -36,17 +34,14 @@ def greedy_generate(model, prompts, prompt_lengths, max_new_tokens: int, *, posi
   config = model.config
   if not config.causal:
     raise ValueError("model.causal: greedy decoding needs a decoder (causal=True)")
-  if any(type(model.layer(i).attn) is not attention_lib.Attention for i in range(config.num_layers)):
-    raise ValueError(f"model.attention: {config.attention!r} has no cached decoding path; "
-                     "allowed: vanilla")
   prompts = jnp.asarray(prompts, jnp.int32)
   total = prompts.shape[1] + max_new_tokens
   if positions is not None:
     positions = jnp.broadcast_to(jnp.asarray(positions, jnp.int32), (prompts.shape[0], total))
   graphdef, state = nnx.split(model)
-  out = _generate(_Static(graphdef, config.to_json()), state, prompts, jnp.asarray(prompt_lengths, jnp.int32), positions,
-                  max_new_tokens=max_new_tokens, position_fn=position_fn,
-                  eos_id=-1 if eos_id is None else eos_id, pad_id=pad_id)
+  out = _generate(_Static(graphdef, config.to_json()), state, prompts,
+                  jnp.asarray(prompt_lengths, jnp.int32), positions, max_new_tokens=max_new_tokens,
+                  position_fn=position_fn, eos_id=-1 if eos_id is None else eos_id, pad_id=pad_id)
   return np.asarray(out)
 
 
@@ -67,31 +62,30 @@ def _generate(graphdef, state, prompts, lengths, positions, *, max_new_tokens, p
     return positions if positions is not None else jnp.broadcast_to(slots, (batch, total))
 
   config = model.config
-  head_dim = config.d_model // config.num_heads
-  cache = jnp.zeros((config.num_layers, 2, batch, total, config.num_heads, head_dim),
+  empty = jnp.zeros((batch, total, config.num_heads, config.d_model // config.num_heads),
                     jnp.dtype(config.dtype))
-  prefill_index = jnp.broadcast_to(jnp.arange(prompt_len), (batch, prompt_len))
-  logits, cache = _forward(model, tokens[:, :prompt_len], prefill_index, all_positions(tokens),
-                           cache)
+  kv = ((empty, empty),) * config.num_layers
+  prefill_slots = jnp.broadcast_to(jnp.arange(prompt_len), (batch, prompt_len))
+  logits, kv = model.decode(tokens[:, :prompt_len], kv, prefill_slots, all_positions(tokens))
   last = jnp.take_along_axis(logits, (lengths - 1)[:, None, None], axis=1)[:, 0]
   rows = jnp.arange(batch)
 
   def step(carry):
-    s, tokens, out, cache, done, logits = carry
+    s, tokens, out, kv, done, logits = carry
     new = jnp.where(done, pad_id, logits.argmax(-1).astype(jnp.int32))
     out = out.at[:, s].set(new)
     done = done | (new == eos_id)
     index = lengths + s
     tokens = tokens.at[rows, index].set(new)
-    logits, cache = _forward(model, new[:, None], index[:, None], all_positions(tokens), cache)
-    return s + 1, tokens, out, cache, done, logits[:, 0]
+    logits, kv = model.decode(new[:, None], kv, index[:, None], all_positions(tokens))
+    return s + 1, tokens, out, kv, done, logits[:, 0]
 
   def running(carry):
     s, *_, done, _ = carry
     return (s < max_new_tokens) & ~done.all()
 
   out = jnp.full((batch, max_new_tokens), pad_id, jnp.int32)
-  carry = (0, tokens, out, cache, jnp.zeros(batch, bool), last)
+  carry = (0, tokens, out, kv, jnp.zeros(batch, bool), last)
   return jax.lax.while_loop(running, step, carry)[2]
 
 
@@ -107,34 +101,3 @@ class _Static:
   def __eq__(self, other):
     return isinstance(other, _Static) and self.key == other.key and self.value == other.value
 
-
-def _forward(model, tokens, index, positions, cache):
-  """Logits [B, L, V] of `tokens` [B, L] sitting at `index` [B, L], and the cache with their keys
-  and values written there. Each query sees the cache entries at or before its own index."""
-  config = model.config
-  dtype = jnp.dtype(config.dtype)
-  here = jnp.take_along_axis(positions, index, axis=1)
-  x = model.embed[...][tokens]
-  added = model.positional.embed(tokens, here)
-  if added is not None:
-    x = x + added
-  x = x.astype(dtype)
-  rows = jnp.arange(tokens.shape[0])[:, None]
-  visible = jnp.arange(positions.shape[1])[None, None, None, :] <= index[:, None, :, None]
-  bias = model.positional.bias(here, positions)
-  for i in range(config.num_layers):
-    block = model.layer(i)
-    attn = block.attn
-    q, k, v = attention_lib.project_heads(block.attn_norm(x), attn.qkv[...].astype(dtype))
-    q, k = model.positional.rotate(q, k, here)
-    cache = cache.at[i, 0, rows, index].set(k).at[i, 1, rows, index].set(v)
-    keys, values = cache[i, 0], cache[i, 1]
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q, keys, preferred_element_type=jnp.float32)
-    scores = scores * q.shape[-1] ** -0.5
-    if bias is not None:
-      scores = scores + bias
-    weights = jax.nn.softmax(jnp.where(visible, scores, NEG_INF), axis=-1)
-    y = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(dtype), values)
-    x = x + attention_lib.merge_heads(y, attn.out[...])
-    x = x + block.mlp(block.mlp_norm(x))[0]
-  return model.logits(x), cache

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from models.linear import dense
+from models import ops
 from models.mlp import MLP
 from models.params import kernel_std, param
 
@@ -64,7 +64,7 @@ class MoE(nnx.Module):
 
   def __call__(self, x):
     """x [B, T, d] -> (y [B, T, d], load-balancing loss)."""
-    logits = dense(x, self.router[...].astype(x.dtype)).astype(jnp.float32)
+    logits = ops.dense(x, self.router[...].astype(x.dtype)).astype(jnp.float32)
     capacity = expert_capacity(x.shape[1], logits.shape[-1], self.k, self.capacity_factor)
     dispatch, combine, balance = route(jax.nn.softmax(logits), self.k, capacity)
     inputs = jnp.einsum("btec,btd->ebcd", dispatch.astype(x.dtype), x)

@@ -6,6 +6,8 @@ scores that say which pattern each head follows.
     probes["layer_0/residual"]           # [batch, length, d_model], after the block
     scores = probing.head_scores(probes, tokens)   # {"layer_0/head_1": {"association": .., ...}}
 
+`ridge_accuracy` scores a linear probe (ridge regression onto one-hot classes) of hidden states.
+
 Scores (1 = the pure pattern):
   association   attention mass on the other copies of the query's own token, averaged over queries
                 that have another copy in view;
@@ -18,8 +20,9 @@ import re
 import jax
 import numpy as np
 
-from models.attention import attention_mask
+from models.masking import attention_mask
 
+RIDGE = 1.0  # ridge_accuracy's penalty, on standardised features
 WINDOW = 2  # manipulation: keys within +-WINDOW positions of the query
 NAME = re.compile(r"^(layer_\d+/head_\d+)/attention$")
 
@@ -68,3 +71,13 @@ def name_heads(scores: dict[str, dict], threshold: float = 0.5) -> dict[str, str
     best = max(score, key=score.get)
     names[head] = best if score[best] >= threshold else "other"
   return names
+
+
+def ridge_accuracy(x_train, y_train, x_test, y_test, classes: int) -> float:
+  """Test accuracy of a ridge-regression probe from features x [n, d] to labels y [n] in
+  0..classes-1, the features standardised by the training set's statistics."""
+  mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+  xs, xt = (x_train - mean) / std, (x_test - mean) / std
+  onehot = np.eye(classes)[y_train]
+  w = np.linalg.solve(xs.T @ xs + RIDGE * np.eye(xs.shape[1]), xs.T @ (onehot - onehot.mean(0)))
+  return float(((xt @ w).argmax(1) == y_test).mean())

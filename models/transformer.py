@@ -10,6 +10,12 @@ model shards on any mesh by rules kept in the config.
     logits = model(tokens)                                   # training: fast attention
     logits, probes = model(tokens, capture=True)             # probing: explicit weights
     probes["layer_0/attention"]  # [batch, heads, query, key]
+    logits, kv = model.decode(tokens, kv, slots, positions)  # decoding: models/decoding.py
+
+Every op that has a faster implementation than its jnp math goes through models/ops.py, which picks
+it by `model.kernels`: on one CPU device by default the C++ kernels run in place of the norms, the
+GPT-2 MLP's activation and attention (tested equal to the jnp math); `model.kernels="xla"` keeps
+XLA everywhere.
 """
 from __future__ import annotations
 
@@ -20,10 +26,9 @@ import numpy as np
 from flax import nnx
 
 from models import attention as attention_lib
-from models import cpu_kernels
 from models import mlp as mlp_lib
+from models import ops
 from models import positional as positional_lib
-from models.linear import dense
 from models.moe import MoE
 from models.params import embed_std, kernel_std, param, zeros
 
@@ -50,9 +55,10 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       tied_layers=False,    # one block applied num_layers times (ALBERT)
       pos_encoding="learned",
       attention="vanilla",
-      # fast path: None (the CPU kernel on one CPU, else "jax"), "jax" (XLA fusions, our backward),
-      # "xla" or "cudnn" (jax.nn.dot_product_attention); models/attention.fast_attention
-      attention_impl=None,
+      # How ops run (models/ops.py): "auto" (the C++ kernels on one CPU device where they build and
+      # fit, else XLA), "xla" (XLA only), "jax_nn" / "cudnn" (XLA, attention by
+      # jax.nn.dot_product_attention's "xla" / "cudnn" implementation)
+      kernels="auto",
       lego_heads=(1, 1),    # attention=lego: fixed (manipulation, association) heads per layer
       conv_kernel=3,        # attention=conv_qkv: taps of the depthwise convolution on q, k, v
       dtype="float32",      # activation dtype; parameters stay float32
@@ -68,7 +74,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       capacity_factor=1.25,
       moe_loss_weight=0.01,
       # Initial stds (models.params): kernels 1/sqrt(fan_in) when init_std is None, else init_std
-      # (the old GPT-2 recipe: init_std=0.02, embed_std=0.02); embeddings 1/sqrt(d_model) when
+      # (GPT-2's recipe: init_std=0.02, embed_std=0.02); embeddings 1/sqrt(d_model) when
       # embed_std is None; learned position tables pos_std. Measured in docs/results/lego.md.
       init_std=ml_collections.config_dict.placeholder(float),
       embed_std=ml_collections.config_dict.placeholder(float),
@@ -82,7 +88,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """One-line errors naming the field, before any array is built."""
   for name, allowed in (("pos_encoding", positional_lib.ENCODINGS),
                         ("attention", attention_lib.VARIANTS), ("norm", NORMS),
-                        ("mlp", mlp_lib.KINDS)):
+                        ("mlp", mlp_lib.KINDS), ("kernels", ops.KERNELS)):
     if config[name] not in allowed:
       raise ValueError(f"model.{name}: unknown {config[name]!r}; allowed: {', '.join(allowed)}")
   if config.d_model % config.num_heads:
@@ -96,9 +102,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not (value is None and width_scaled or value is not None and value > 0):
       raise ValueError(f"model.{name}: {value}; allowed: > 0"
                        + (" or None (scaled by width)" if width_scaled else ""))
-  if config.attention_impl not in attention_lib.IMPLEMENTATIONS:
-    raise ValueError(f"model.attention_impl: unknown {config.attention_impl!r}; allowed: "
-                     + ", ".join(map(str, attention_lib.IMPLEMENTATIONS)))
   if config.dtype not in ("float32", "bfloat16"):
     raise ValueError(f"model.dtype: unknown {config.dtype!r}; allowed: float32, bfloat16")
   if config.experts == 1 or config.experts < 0:
@@ -112,75 +115,61 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"model.moe_loss_weight: {config.moe_loss_weight}; allowed: >= 0")
 
 
+# The norms' epsilon; the C++ kernel restates it (kernels/csrc/norm.cc kEpsilon; tested equal).
+NORM_EPSILON = 1e-6
+
+
+def norm(x, scale, bias, centred: bool):
+  """LayerNorm (centred) or RMSNorm of x [..., width], computed in float32: (x - mean) /
+  sqrt(mean((x - mean)²) + NORM_EPSILON) * scale (+ bias; None for none), mean 0 uncentred."""
+  y = x.astype(jnp.float32)
+  if centred:
+    y = y - y.mean(-1, keepdims=True)
+  y = y * jax.lax.rsqrt(jnp.square(y).mean(-1, keepdims=True) + NORM_EPSILON) * scale
+  return (y if bias is None else y + bias).astype(x.dtype)
+
+
 class Norm(nnx.Module):
-  """LayerNorm (centred, then scaled by the std) or RMSNorm (scaled by the root mean square)."""
+  """LayerNorm (centred, then scaled by the std) or RMSNorm (scaled by the root mean square).
+
+  `norm` is the math. On one CPU device the C++ kernel runs in its place (tested equal; one pass
+  each way, where XLA makes ~10); `model.kernels="xla"` keeps `norm`.
+  """
 
   def __init__(self, config, rngs: nnx.Rngs):
     dim = config.d_model
     self.centred = config.norm == "layernorm"
+    self.kernels = config.kernels
     self.scale = param(rngs, (dim,), ("embed",), None)
     self.bias = zeros((dim,), ("embed",)) if config.bias else None
 
   def __call__(self, x):
     bias = None if self.bias is None else self.bias[...]
-    if cpu_kernels.rows_usable(x):  # one pass each way, not XLA's ~10 (models/csrc/norm.cc)
-      return cpu_kernels.norm(x, self.scale[...], bias, self.centred)
-    y = x.astype(jnp.float32)
-    if self.centred:
-      y = y - y.mean(-1, keepdims=True)
-    y = y * jax.lax.rsqrt(jnp.square(y).mean(-1, keepdims=True) + 1e-6) * self.scale[...]
-    return (y if bias is None else y + bias).astype(x.dtype)
-
-
-@jax.custom_vjp
-def gradient_wall(x):
-  """The identity, whose gradient XLA's CPU backend computes once instead of once per use.
-
-  On CPU, XLA fuses the residual stream's gradient (the chain of every later block's LayerNorm
-  backward) into each weight gradient's transposing copy and recomputes it there: O(layers²) work,
-  about a fifth of a small model's step. A conditional's operand is materialised, so the chain is
-  computed once per block. The conditional's other branch exists only so that XLA cannot fold it
-  away: a NaN at the gradient's first element turns all of it NaN, as the global-norm clipping of
-  the update would anyway.
-  """
-  return x
-
-
-def _gradient_wall_bwd(_, g):
-  first = g[(0,) * g.ndim]
-  return (jax.lax.cond(jnp.isnan(first), lambda g: jnp.full_like(g, jnp.nan), lambda g: g, g),)
-
-
-gradient_wall.defvjp(lambda x: (x, None), _gradient_wall_bwd)
-
-
-def residual_add(x, y):
-  """x + y; behind a gradient wall where XLA:CPU differentiates the norms itself. A GPU would pay
-  a host sync per conditional; the norm kernel's backward is one opaque call that XLA cannot fuse
-  into the weight gradients (without the wall the default LEGO and knowledge steps ran 1.04x
-  faster, the arithmetic one 0.985x: docs/performance.md)."""
-  wall = jax.default_backend() == "cpu" and not cpu_kernels.rows_usable(x)
-  return gradient_wall(x + y) if wall else x + y
+    return ops.norm(norm, x, self.scale[...], bias, self.centred, kernels=self.kernels)
 
 
 class Block(nnx.Module):
   """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x)).
 
-  Returns the new residual stream, the attention weights (capture=True) and the MLP's auxiliary
-  loss (a mixture's load balancing; 0 for a dense MLP).
+  Returns the new residual stream, the attention weights (capture=True), the MLP's auxiliary
+  loss (a mixture's load balancing; 0 for a dense MLP) and the attention's decoding cache with this
+  call's keys and values (None without one).
   """
 
   def __init__(self, config, rngs: nnx.Rngs):
+    self.kernels = config.kernels
     self.attn_norm = Norm(config, rngs)
     self.attn = attention_lib.make(config, rngs)
     self.mlp_norm = Norm(config, rngs)
     self.mlp = MoE(config, rngs) if config.experts else mlp_lib.MLP(config, rngs)
 
-  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None):
-    y, weights = self.attn(self.attn_norm(x), positional, positions, key_mask, capture, tokens)
-    x = residual_add(x, y)
+  def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None,
+               cache=None):
+    y, weights, cache = self.attn(self.attn_norm(x), positional, positions, key_mask, capture,
+                                  tokens, cache)
+    x = ops.residual_add(x, y, kernels=self.kernels)
     y, aux_loss = self.mlp(self.mlp_norm(x))
-    return residual_add(x, y), weights, aux_loss
+    return ops.residual_add(x, y, kernels=self.kernels), weights, aux_loss, cache
 
 
 class Transformer(nnx.Module):
@@ -207,28 +196,50 @@ class Transformer(nnx.Module):
 
   def forward(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
     """(logits, probes or None, auxiliary loss summed over the layers: 0 without experts)."""
-    dtype = jnp.dtype(self.config.dtype)
     if positions is None:  # NumPy: constant when traced (positional encodings precompute on it)
       positions = np.arange(tokens.shape[1])[None]
+    x, probes, aux_loss, _ = self._residual_stream(tokens, positions, key_mask, capture)
+    return self.logits(x), probes, aux_loss
+
+  def decode(self, tokens, kv, slots, positions):
+    """Logits [B, L, num_outputs] of `tokens` [B, L] taking `slots` [B, L] of a decoding cache, and
+    the cache with their keys and values written there: `kv` holds one (keys, values) pair
+    [B, S, heads, head_dim] per layer, `positions` [B, S] every slot's position. Each token sees
+    the slots up to its own (models/decoding.py)."""
+    if any(type(self.layer(i).attn) is not attention_lib.Attention
+           for i in range(self.config.num_layers)):
+      raise ValueError(f"model.attention: {self.config.attention!r} has no decoding cache; "
+                       "allowed: vanilla")
+    caches = [attention_lib.Cache(keys, values, slots, positions) for keys, values in kv]
+    x, _, _, caches = self._residual_stream(
+        tokens, jnp.take_along_axis(positions, slots, axis=1), None, False, caches)
+    return self.logits(x), tuple((cache.keys, cache.values) for cache in caches)
+
+  def _residual_stream(self, tokens, positions, key_mask, capture: bool, caches=None):
+    """The embeddings through every block: (residual stream, probes or None, auxiliary loss, the
+    layers' caches or None)."""
     x = self.embed[...][tokens]
     added = self.positional.embed(tokens, positions)
     if added is not None:
       x = x + added
-    x = x.astype(dtype)
+    x = x.astype(jnp.dtype(self.config.dtype))
     probes = {"embed": x} if capture else None
     aux_loss = jnp.zeros((), jnp.float32)
     for i in range(self.config.num_layers):
-      x, weights, layer_aux = self.layer(i)(x, self.positional, positions, key_mask, capture,
-                                            tokens)
+      cache = None if caches is None else caches[i]
+      x, weights, layer_aux, cache = self.layer(i)(x, self.positional, positions, key_mask,
+                                                   capture, tokens, cache)
       aux_loss = aux_loss + layer_aux
+      if caches is not None:
+        caches[i] = cache
       if capture:
         probes[f"layer_{i}/attention"] = weights
         probes[f"layer_{i}/residual"] = x
-    return self.logits(x), probes, aux_loss
+    return x, probes, aux_loss, caches
 
   def logits(self, x):
     """The final norm and the head: residual stream [batch, length, d] -> float32 logits."""
-    logits = dense(self.final_norm(x), self.head[...].astype(x.dtype)).astype(jnp.float32)
+    logits = ops.dense(self.final_norm(x), self.head[...].astype(x.dtype)).astype(jnp.float32)
     return logits if self.head_bias is None else logits + self.head_bias[...]
 
 

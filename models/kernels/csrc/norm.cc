@@ -7,7 +7,7 @@
 // 1 / std); the backward reads x, dy and those statistics, and writes dx and each chunk's partial
 // scale and bias gradients (common.h `ColumnSums`).
 //
-// Semantics match models/transformer.py `Norm`: centred (LayerNorm) y = (x - mean) * rstd * scale
+// Semantics match models/transformer.py `norm`: centred (LayerNorm) y = (x - mean) * rstd * scale
 // (+ bias), rstd = 1 / sqrt(mean((x - mean)^2) + 1e-6); RMSNorm the same with mean = 0.
 #include <cmath>
 #include <cstdint>
@@ -18,7 +18,7 @@ namespace {
 
 using namespace synthstudies;
 
-constexpr float kEpsilon = 1e-6f;
+constexpr float kEpsilon = 1e-6f;  // models.transformer.NORM_EPSILON (tested equal)
 
 // The mean (0 when not centred) and 1 / std of one row.
 void row_stats(const float* x, int64_t width, bool centred, float* mean, float* rstd) {

@@ -5,14 +5,14 @@
 // with a transposed operand at ~10 GFLOP/s. Here each (example, head) pair computes its scores,
 // softmax and products in scratch that stays in L1/L2, reading q, k, v straight from the
 // projection's [B, T, H, D] layout (no head-major transposes). Pairs are independent, so splitting
-// them over threads keeps the result bit-for-bit the same. models/cpu_kernels.py decides where it
-// runs (where it measured faster than XLA's path) and builds it.
+// them over threads keeps the result bit-for-bit the same. models/ops.py decides where it runs
+// (where it measures faster than XLA's path); models/kernels/cpu.py builds it.
 //
-// Semantics match models/attention.py `_softmax_attention_forward`: logits = (q . k) * scale
-// (+ bias), masked-out keys set to -1e30 (a fully masked row is uniform), softmax over keys.
-// The forward also returns the softmax weights, which the backward reads. A second target, mix,
-// multiplies fixed weights by values (LEGO's fixed heads); its backward is a mix by the
-// transposed weights (models/cpu_kernels.py).
+// Semantics match models/kernels/xla.py `softmax_attention` with models/masking.py
+// `masked_softmax`: logits = (q . k) * scale (+ bias), masked-out keys set to -1e30 (a fully
+// masked row is uniform), softmax over keys. The forward also returns the softmax weights, which
+// the backward reads. A second target, mix, multiplies fixed weights by values (LEGO's fixed
+// heads); its backward is a mix by the transposed weights (models/kernels/cpu.py).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -26,10 +26,10 @@ namespace {
 
 using namespace synthstudies;
 
-constexpr float kMaskedLogit = -1e30f;  // models.attention.NEG_INF
+constexpr float kMaskedLogit = -1e30f;  // models.masking.MASKED_LOGIT (tested equal)
 
 // Rows over the keys (the weights, and the mask and bias a caller passes) are padded to a multiple
-// of 16: whole wide vectors on every CPU. models/cpu_kernels.py asks synthstudies_row_pad().
+// of 16: whole wide vectors on every CPU. models/kernels/cpu.py asks synthstudies_row_pad().
 constexpr int64_t kRowPad = 16;
 
 // Shapes and strides of one call. q [B, Tq, H, D], k and v [B, Tk, H, D], or packed: one
@@ -98,7 +98,7 @@ void transpose8(v8 (&x)[8]) {
 }
 
 // One pair's k_len rows of x (in_stride apart) into x_t [D, keys], zero past k_len, in 8 x 8
-// blocks: element by element this was 7% of a T 256 layer.
+// blocks: element by element it takes 7% of a T 256 layer.
 void transpose_rows(const float* x, const Problem& p, float* x_t) {
   const int64_t keys = p.keys(), whole = p.k_len / 8 * 8;
   for (int64_t j = 0; j < whole; j += 8)
@@ -271,7 +271,7 @@ void forward_pair(const Problem& p, const float* q, const float* k, const float*
 
 // From the forward's weights w: d_logits = w * (d_w - row term), whose row term d_out_i . out_i
 // is the softmax's (as flash attention computes it). Keeping w costs the memory XLA's path keeps
-// too; recomputing it from row statistics was a quarter of this function's time.
+// too; recomputing it from row statistics costs a quarter of this function's time.
 template <int DB>
 void backward_pair(const Problem& p, const float* q, const float* k, const float* v,
                    const float* out, const float* weights, const float* d_out, float* d_q,

@@ -5,7 +5,7 @@
 // [tokens, d_ff] pre-activations. Here the backward reads the pre-activation and the output's
 // gradient once and writes the input's gradient and each chunk's partial bias gradient.
 //
-// Semantics match jax.nn.gelu(u, approximate=True), u = y + bias:
+// Semantics match models/mlp.py `gelu` (jax.nn.gelu's tanh form), u = y + bias:
 //   gelu(u) = u * 0.5 * (1 + tanh(z)) = u * sigmoid(2 z),  z = sqrt(2 / pi) * (u + 0.044715 u^3).
 // Computed as u / (1 + exp(-2 z)): one exp and one division, and fewer operations than through
 // tanh (1 - 2 / (exp(2 z) + 1), then u * 0.5 * (1 + t)).
@@ -17,6 +17,7 @@ namespace {
 
 using namespace synthstudies;
 
+// models.mlp.GELU_SQRT_2_OVER_PI and GELU_CUBIC (tested equal)
 constexpr float kSqrt2OverPi = 0.7978845608028654f, kCubic = 0.044715f;
 
 // 1 + exp(-2 z) of u, with u2 = u * u: vexp saturates at both ends (stays finite), so gelu and

@@ -1,15 +1,19 @@
-"""Hand-written CPU kernels (models/csrc), built on first use and called through XLA's FFI.
+"""Hand-written CPU kernels (csrc/), built on first use and called through XLA's FFI.
 
 The C++ source is compiled once per machine with the system's C++ compiler into a cache folder
 (`$SYNTHSTUDIES_CACHE`, else `~/.cache/synthstudies`), keyed by the source, jaxlib's FFI headers,
 the compiler and the CPU, so a shared home directory on a mixed cluster never loads a binary built
-for another CPU. Without a compiler, or on a build error, `kernels()` is None (with one warning)
-and callers use their pure-JAX path.
+for another CPU. Without a compiler, or on a build error, `targets()` is None (with one warning)
+and models/ops.py runs the model's jnp math instead.
 
   attention(q, k, v, mask, bias), mix(weights, v)   csrc/attention.cc: softmax, fixed patterns
   packed_attention(qkv, mask, bias)                 the same on one [B, T, 3, H, D] projection
   norm(x, scale, bias, centred)                     csrc/norm.cc: LayerNorm / RMSNorm
   bias_gelu(y, bias)                                csrc/gelu.cc: the GPT-2 MLP's activation
+
+Each restates the arithmetic of the model's jnp code (models.masking.masked_softmax,
+models.transformer.norm, models.mlp.gelu) and its constants, which
+tests/unit/models/test_cpu_kernels.py checks equal. They see whole arrays: ops calls them on one CPU device only.
 """
 from __future__ import annotations
 
@@ -39,9 +43,8 @@ TARGETS = {"AttentionForward": "synthstudies_attention_forward",
            "BiasGeluBackward": "synthstudies_bias_gelu_backward"}
 HEAD_DIMS = tuple(range(8, 65, 8))  # the kernel's whole vectors of 8 floats, up to 8 of them
 # Per (example, head): the scratch rows of longer sequences leave the cache. Up to here the kernel
-# beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md, stop 26): on AVX-512 Zen 4 by
-# 1.16-1.47x over all keys up to head_dim 64 x 512 keys and 1.8-2.1x causal (on Zen 5 at stop 23,
-# before causal rows stopped at their extent, 64 x 256 tied).
+# beats XLA's fusions (fwd + bwd, interleaved; docs/performance.md): on AVX-512 Zen 4 by 1.16-1.47x
+# over all keys up to head_dim 64 x 512 keys, and 1.8-2.1x causal.
 MAX_SCORES = 2**18
 _REGISTERED: list = []
 
@@ -95,10 +98,8 @@ def _build(compiler: str) -> str:
 
 
 @functools.cache
-def kernels() -> dict[str, str] | None:
-  """The registered FFI target names, or None when the kernel cannot be built here."""
-  if os.environ.get("SYNTHSTUDIES_CPU_KERNELS", "1") == "0":
-    return None
+def targets() -> dict[str, str] | None:
+  """The registered FFI target names, or None when the kernels cannot be built here."""
   compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
   try:
     if compiler is None:
@@ -116,26 +117,22 @@ def kernels() -> dict[str, str] | None:
   return TARGETS
 
 
-def _one_cpu() -> bool:
-  """The kernels see whole arrays: one CPU device, no mesh to split them over."""
-  return jax.default_backend() == "cpu" and jax.device_count() == 1
-
-
-def usable(q, k) -> bool:
-  """Whether `attention` can run these float32 [B, T, H, D] inputs here (one CPU device)."""
-  return (_one_cpu() and q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
+def attention_fits(q, k) -> bool:
+  """Whether `attention` and `mix` take these q, k [B, T, H, D] (arrays or ShapeDtypeStructs):
+  float32, head_dim 8k up to 64, scores within MAX_SCORES, and the kernels built."""
+  return (q.dtype == k.dtype == jnp.float32 and q.shape[-1] in HEAD_DIMS
           and q.shape[1] * k.shape[1] <= MAX_SCORES
-          and kernels() is not None)
+          and targets() is not None)
 
 
-def rows_usable(x) -> bool:
-  """Whether `norm` and `bias_gelu` can run on this float32 [..., width] input here (one CPU
-  device, width 8k)."""
-  return _one_cpu() and x.dtype == jnp.float32 and x.shape[-1] % 8 == 0 and kernels() is not None
+def rows_fit(x) -> bool:
+  """Whether `norm` and `bias_gelu` take this [..., width] input: float32, width 8k, and the
+  kernels built."""
+  return x.dtype == jnp.float32 and x.shape[-1] % 8 == 0 and targets() is not None
 
 
 def matmul_flops(target: str, shapes) -> int:
-  """The matmul FLOPs of one call of `target` on inputs of these shapes, as the pure-JAX path
+  """The matmul FLOPs of one call of `target` on inputs of these shapes, as the XLA path
   counts them: attention's forward two products (q k^T, weights v) and backward four (d_v,
   d_weights, d_q, d_k); a fixed mix's one each way; the row kernels' (norm, bias_gelu) none."""
   if target.startswith(("synthstudies_norm", "synthstudies_bias_gelu")):
@@ -192,7 +189,7 @@ def _operands(q_len: int, k_len: int, mask, bias):
 @jax.custom_vjp
 def attention(q, k, v, mask, bias):
   """softmax(q k^T / sqrt(D) + bias, masked) v by the kernel; the arguments of
-  `models.attention.softmax_attention`."""
+  `xla.softmax_attention` after its softmax."""
   return _forward(q, k, v, mask, bias)[0]
 
 
@@ -205,10 +202,10 @@ def packed_attention(qkv, mask, bias):
 
 
 def _registered() -> dict[str, str]:
-  targets = kernels()
-  if targets is None:
-    raise RuntimeError("the CPU kernels are not available here; check usable() first")
-  return targets
+  names = targets()
+  if names is None:
+    raise RuntimeError("the CPU kernels are not available here; check attention_fits() first")
+  return names
 
 
 def _unpacked(k, v):
@@ -294,8 +291,8 @@ def _like(a, x):
 
 
 def norm(x, scale, bias, centred: bool):
-  """LayerNorm (centred) or RMSNorm of x [..., width] by the kernel, `models.transformer.Norm`'s
-  arithmetic: (x - mean) / sqrt(var + 1e-6) * scale (+ bias; None for none), mean 0 uncentred."""
+  """LayerNorm (centred) or RMSNorm of x [..., width] by the kernel, `models.transformer.norm`'s
+  arithmetic: (x - mean) / sqrt(var + epsilon) * scale (+ bias; None for none), mean 0 uncentred."""
   return _norm(x, _like(scale, x), _like(bias, x), centred)
 
 
@@ -328,7 +325,8 @@ _norm.defvjp(_norm_forward, _norm_backward)
 
 
 def bias_gelu(y, bias):
-  """jax.nn.gelu(y + bias) (tanh form) of y [..., width] by the kernel; bias [width] or None."""
+  """`models.mlp.gelu`(y + bias) (tanh form) of y [..., width] by the kernel; bias [width] or
+  None."""
   return _bias_gelu(y, _like(bias, y))
 
 
