@@ -1,6 +1,6 @@
 """MFU of a 12-layer d_model 1024 causal decoder train step on one GPU (bf16, cuDNN attention).
 
-    python benchmarks/gpu_mfu.py cudnn 32   # implementation (cudnn or xla), batch size
+    python benchmarks/gpu_mfu.py cudnn 32   # model.kernels (cudnn or jax_nn), batch size
 """
 import functools
 import sys
@@ -17,7 +17,7 @@ from models.transformer import num_params
 impl = sys.argv[1] if len(sys.argv) > 1 else "cudnn"
 V, L, D, T, B = 32768, 12, 1024, 1024, int(sys.argv[2]) if len(sys.argv) > 2 else 32
 cfg = model_config(vocab_size=V, num_outputs=V, d_model=D, num_heads=16, num_layers=L, d_ff=4 * D,
-                   max_len=T, causal=True, dtype="bfloat16", attention_impl=impl)
+                   max_len=T, causal=True, dtype="bfloat16", kernels=impl)
 model = Transformer(cfg, rngs=nnx.Rngs(0))
 graphdef, params = nnx.split(model, nnx.Param)
 params = nnx.to_pure_dict(params)

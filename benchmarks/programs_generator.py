@@ -4,14 +4,14 @@ programs study's train step consumes, timed in turns so both see the same machin
     python -m benchmarks.programs_generator                 # the default study
     python -m benchmarks.programs_generator --variant=smoke
 
-The issue's target: programs/s >= 20x the programs one train step consumes per second.
+The target: programs/s >= 20x the programs one train step consumes per second.
 """
 from __future__ import annotations
 
 import argparse
 import json
 
-from experiments import benchmark
+from benchmarks import benchmark
 from experiments.configs import programs as programs_configs
 from experiments.programs import ProgramsStudy
 

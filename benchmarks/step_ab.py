@@ -1,7 +1,7 @@
 """A study's training step in two or more source trees (main against an older commit, say), taking
 turns in one run, so that every arm sees the same machine.
 
-    git worktree add /tmp/then dd742ad    # main when the speed issue was filed
+    git worktree add /tmp/then dd742ad    # an older commit
     python -m benchmarks.step_ab --arm then /tmp/then experiments/configs/lego.py:tied \
         --arm now . experiments/configs/lego.py --rounds=30 --steps=20
 
@@ -24,17 +24,27 @@ import sys
 import time
 
 _READY = "ready"
+# Where a tree keeps its runtime modules (train, entry, host_memory): trees older than
+# experiments/runtime/ keep them in experiments/ itself.
+RUNTIME_PACKAGES = ("experiments.runtime", "experiments")
+
+
+def runtime_package(tree: str) -> str | None:
+  return next((package for package in RUNTIME_PACKAGES
+               if os.path.isfile(os.path.join(tree, *package.split("."), "train.py"))), None)
 
 
 def worker(tree: str, config_arg: str, study_spec: str) -> None:
   """Serves timed blocks of training steps of `config_arg` in `tree` over stdin/stdout."""
   sys.path.insert(0, tree)
   os.chdir(tree)
-  from experiments import host_memory
-  host_memory.keep_freed_memory()  # before JAX starts its threads, as the entry point does
   import importlib
+  runtime = runtime_package(tree)
+  host_memory = importlib.import_module(f"{runtime}.host_memory")
+  host_memory.keep_freed_memory()  # before JAX starts its threads, as the entry point does
   import jax
-  from experiments import entry, train
+  entry = importlib.import_module(f"{runtime}.entry")
+  train = importlib.import_module(f"{runtime}.train")
   config = entry.load_config(config_arg)  # the tree's own loader, as its --config flag reads
   module_name, _, class_name = study_spec.partition(":")
   study = getattr(importlib.import_module(module_name), class_name)(config)
@@ -61,9 +71,9 @@ class Arm:
   """One worker process; `block(n)` trains n steps there (whole calls) and returns seconds/step."""
 
   def __init__(self, name: str, tree: str, config_arg: str, study_spec: str):
-    if not os.path.isfile(os.path.join(tree, "experiments", "train.py")):
+    if runtime_package(tree) is None:
       raise SystemExit(f"--arm {name}: {tree!r} is not a source tree of this project "
-                       "(no experiments/train.py)")
+                       "(no experiments/runtime/train.py)")
     self.name = name
     self.process = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--worker", tree, config_arg, study_spec],

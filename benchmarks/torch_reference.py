@@ -6,8 +6,8 @@ keys and every head's values, no bias; output projection without bias; GELU MLP 
 final norm and a biased head; layers untied or tied (one block applied num_layers times).
 Attention is vanilla (every head learned) or LEGO: the first heads follow the fixed manipulation and
 association patterns of models/attention.py and have no query or key. AdamW (fused) with weight
-decay on matrices only, global-norm clipping and a warmup-cosine schedule, as experiments/train.py
-builds them; the loss is the studies' weighted cross-entropy.
+decay on matrices only, global-norm clipping and a warmup-cosine schedule, as
+experiments/runtime/train.py builds them; the loss is the studies' weighted cross-entropy.
 
     step = make_step(model_fields, train_fields)         # one call = one optimizer step on its batch
     step = make_step(..., compiled=True)                  # the forward and backward via torch.compile

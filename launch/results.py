@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.metric_writer import read_jsonl  # noqa: E402
+from experiments.runtime.metric_log import read_jsonl  # noqa: E402
 
 
 def final_metrics(workdir: str) -> dict:

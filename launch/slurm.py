@@ -5,10 +5,11 @@
     python -m launch.slurm ... --nodes=4 --gpus_per_node=8 --task_per=node   # one process per node
 
 Each array task `srun`s its run's own command line (launch/sweep.py) on --nodes nodes, one process per
-GPU or per node; JAX joins them into one multi-host run from SLURM's environment (experiments/
-distributed.py: `--distributed=auto`; SLURM_LOCALID picks each process's GPU). SIGTERM at a time
-limit or preemption checkpoints the run and --requeue restarts it where it stopped. Runs already
-finished are left out of the array; a second job, after the array, writes the results table.
+GPU or per node; JAX joins them into one multi-host run from SLURM's environment
+(experiments/runtime/distributed.py: `--distributed=auto`; SLURM_LOCALID picks each process's GPU).
+SIGTERM at a time limit or preemption checkpoints the run and --requeue restarts it where it stopped.
+Runs already finished are left out of the array; a second job, after the array, writes the results
+table and the study's own sweep report.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ def array_script(runs: list[sweep.Run], indices: list[int], res: Resources, logd
 
 def collect_script(config_arg: str, workdir: str, metric: str | None, study: str | None,
                    logdir: str, repo: str, python: str) -> str:
+  """The job after the array: launch.sweep's tables and the study's own sweep report."""
   command = [python, "-m", "launch.sweep", f"--config={config_arg}", f"--workdir={workdir}",
              "--collect_only", *([f"--metric={metric}"] if metric else []),
              *([f"--study={study}"] if study else [])]
@@ -77,10 +79,10 @@ def collect_script(config_arg: str, workdir: str, metric: str | None, study: str
 
 
 def write(config_arg: str, workdir: str, res: Resources, metric: str | None = None,
-          study: str | None = None, python: str = sys.executable) -> dict:
+          study: str | None = None, python: str = sys.executable, entry: str | None = None) -> dict:
   """Writes <workdir>/slurm/{sweep,collect}.sbatch; returns their paths and the array's indices."""
   workdir = os.path.abspath(workdir)
-  runs = sweep.expand(config_arg, workdir, study)
+  runs = sweep.expand(config_arg, workdir, study, entry)
   indices = [i for i, run in enumerate(runs) if not run.finished()]
   logdir = os.path.join(workdir, "slurm")
   os.makedirs(logdir, exist_ok=True)  # sbatch does not create the directory of --output
@@ -116,7 +118,10 @@ def main(argv=None) -> int:
   parser.add_argument("--config", required=True, help="config file and sweep name, file.py:SWEEP")
   parser.add_argument("--workdir", required=True, help="one subdirectory per run, and the tables")
   parser.add_argument("--metric", default=None, help="metric for the results table and plot")
-  parser.add_argument("--study", default=None, help="entry-point module (default from the config)")
+  parser.add_argument("--study", default=None, help="the study, a name in experiments.STUDIES "
+                      "(default: the one whose config file --config is)")
+  parser.add_argument("--entry", default=None, help="entry-point module to run (default: the "
+                      "study's)")
   parser.add_argument("--nodes", type=at_least(1), default=1)
   parser.add_argument("--gpus_per_node", type=at_least(0), default=0)
   parser.add_argument("--task_per", choices=("gpu", "node"), default="gpu")
@@ -131,7 +136,8 @@ def main(argv=None) -> int:
                   cpus_per_task=args.cpus_per_task, partition=args.partition, time=args.time,
                   max_parallel=args.max_parallel)
   try:
-    written = write(args.config, args.workdir, res, args.metric, args.study, args.python)
+    written = write(args.config, args.workdir, res, args.metric, args.study, args.python,
+                    args.entry)
   except (ValueError, OSError) as e:
     parser.exit(2, f"error: {e}\n")
   print(f"wrote {written['array']} ({len(written['indices'])} runs) and {written['collect']}")

@@ -8,7 +8,11 @@ other key a dotted config field and its value (`{"config": "smoke", "model.num_l
 string is a variant alone (`"smoke,layers=2"` = `{"config": "smoke,layers=2"}`). A run is
 the study's own command line with those overrides and its own workdir under --workdir, so any run can
 be repeated (or resumed) by hand. Runs already finished are skipped; results go to results.csv,
-results.md and a plot of --metric across the sweep (launch/results.py).
+results.md and a plot of --metric across the sweep (launch/results.py), then to the study's own
+sweep report where experiments.STUDIES names one (the knowledge study's summary.json and plots).
+
+The study is the one whose config file --config names (experiments.STUDIES); a sweep file of its
+own (outside experiments/configs/) names its study with --study.
 """
 from __future__ import annotations
 
@@ -21,14 +25,16 @@ import shutil
 import subprocess
 import sys
 
+import experiments
+from experiments.runtime.metric_log import read_jsonl
 from launch import results
-from experiments.metric_writer import read_jsonl
 from tasks.cli import Parser, at_least
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
   name: str
+  label: str         # the point: its variant and overrides, e.g. "smoke,model.num_layers=2"
   workdir: str
   module: str        # the study's entry point, e.g. experiments.lego
   config_file: str
@@ -56,33 +62,37 @@ def load_config_module(path: str):
   return module
 
 
-def study_module(config_file: str) -> str:
-  """experiments/configs/lego.py is swept by experiments.lego."""
-  return "experiments." + os.path.splitext(os.path.basename(config_file))[0]
+def study_of(config_file: str, study: str | None = None) -> experiments.StudySpec:
+  """Study `study` (a name in experiments.STUDIES), by default the one whose config file it is."""
+  return experiments.study(study) if study else experiments.study_of_config(config_file)
 
 
-def expand(config_arg: str, root: str, module: str | None = None) -> list[Run]:
-  """The runs of `file.py:SWEEP`, each config built now so a bad override fails before any run."""
+def expand(config_arg: str, root: str, study: str | None = None,
+           entry: str | None = None) -> list[Run]:
+  """The runs of `file.py:SWEEP`, each config built now so a bad override fails before any run;
+  each runs `entry` (default: the study's entry point)."""
   config_file, _, arg = config_arg.partition(":")
   configs = load_config_module(config_file)
   if not hasattr(configs, "get_sweep"):
     raise ValueError(f"--config: {config_file} defines no get_sweep")
+  module = entry or study_of(config_file, study).entry
   runs = []
   for i, point in enumerate(configs.get_sweep(arg or None)):
     point = {"config": point} if isinstance(point, str) else dict(point)
     variant = point.pop("config", None)
     config = configs.get_config(variant)
     for key, value in point.items():
-      _set_field(config, key, value)
+      set_field(config, key, value)
     label = ",".join(([variant] if variant else []) + [f"{k}={v}" for k, v in point.items()])
     name = f"{i:03d}_" + re.sub(r"[^A-Za-z0-9.=,_-]", "_", label)
-    runs.append(Run(name=name, workdir=os.path.join(root, name),
-                    module=module or study_module(config_file), config_file=config_file,
-                    variant=variant, overrides=point, num_steps=config.num_steps))
+    runs.append(Run(name=name, label=label, workdir=os.path.join(root, name), module=module,
+                    config_file=config_file, variant=variant, overrides=point,
+                    num_steps=config.num_steps))
   return runs
 
 
-def _set_field(config, dotted: str, value) -> None:
+def set_field(config, dotted: str, value) -> None:
+  """config.<dotted> = value, for a field that exists (a sweep point's or a command's override)."""
   node, parts = config, dotted.split(".")
   for part in parts:
     if not hasattr(node, "keys") or part not in node:
@@ -128,13 +138,17 @@ def main(argv=None) -> int:
   parser.add_argument("--workers", type=at_least(1), default=1, help="runs at a time (CPUs split evenly)")
   parser.add_argument("--metric", default=None, help="metric to tabulate and plot (default: the "
                       "first eval metric of the first run)")
-  parser.add_argument("--study", default=None, help="entry-point module (default: from the config "
-                      "file's name, experiments.<name>)")
+  parser.add_argument("--study", default=None, help="the study, a name in experiments.STUDIES "
+                      "(default: the one whose config file --config is)")
+  parser.add_argument("--entry", default=None, help="entry-point module to run (default: the "
+                      "study's; experiments.lego.mimic: LEGO after the mimicking stage)")
   parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
   parser.add_argument("--collect_only", action="store_true", help="only write the tables and plot")
   args = parser.parse_args(argv)
+  config_file, _, sweep = args.config.partition(":")
   try:
-    runs = expand(args.config, args.workdir, args.study)
+    runs = expand(args.config, args.workdir, args.study, args.entry)
+    spec = study_of(config_file, args.study)
   except (ValueError, OSError) as e:
     parser.exit(2, f"error: {e}\n")
   if args.dry_run:
@@ -144,6 +158,7 @@ def main(argv=None) -> int:
   failed = [] if args.collect_only else run_locally(runs, args.workers)
   table = results.collect(runs, args.workdir, args.metric)
   print(f"results: {table}")
+  spec.report_sweep(args.workdir, sweep, {run.label: run.workdir for run in runs})
   return 1 if failed else 0
 
 

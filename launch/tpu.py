@@ -43,7 +43,7 @@ def commands(args) -> list[list[str]]:
   on_all = lambda command: ["gcloud", "compute", "tpus", "tpu-vm", "ssh", args.name, *where,
                             "--worker=all", f"--command={command}"]
   config_file = args.config.partition(":")[0]
-  train = [".venv/bin/python", "-m", args.study or sweep.study_module(config_file),
+  train = [".venv/bin/python", "-m", args.entry or sweep.study_of(config_file, args.study).entry,
            f"--config={args.config}", f"--workdir={args.workdir}", "--distributed=on",
            *args.override]
   steps += [
@@ -72,13 +72,20 @@ def main(argv=None) -> int:
   parser.add_argument("--spot", action="store_true", help="spot capacity (preemptible)")
   parser.add_argument("--config", required=True, help="config file[:variant] to train")
   parser.add_argument("--workdir", required=True, help="run directory every worker can see")
-  parser.add_argument("--study", default=None, help="entry-point module (default from the config)")
+  parser.add_argument("--study", default=None, help="the study, a name in experiments.STUDIES "
+                      "(default: the one whose config file --config is)")
+  parser.add_argument("--entry", default=None, help="entry-point module to run (default: the "
+                      "study's)")
   parser.add_argument("--override", action="append", default=[],
                       help="extra flag for the training command, e.g. --override=--config.seed=1")
   parser.add_argument("--delete", action="store_true", help="delete the TPU after the run")
   parser.add_argument("--run", action="store_true", help="run the commands (default: print them)")
   args = parser.parse_args(argv)
-  for step in commands(args):
+  try:
+    steps = commands(args)
+  except ValueError as e:
+    parser.exit(2, f"error: {e}\n")
+  for step in steps:
     print(shlex.join(step), flush=True)
     if args.run and subprocess.call(step):
       return 1

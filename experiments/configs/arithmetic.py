@@ -18,7 +18,7 @@ can also be set with --config.FIELD=VALUE.
 import ml_collections
 
 from experiments.configs.common import parse_variant
-from experiments.train import train_fields
+from experiments.runtime.train import train_fields
 from models.transformer import model_config
 
 PRESETS = ("smoke",)

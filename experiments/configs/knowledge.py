@@ -27,8 +27,8 @@ import math
 import ml_collections
 
 from experiments.configs.common import parse_variant
-from experiments.quantize import INT4_GROUP_SIZE
-from experiments.train import train_fields
+from experiments.knowledge.quantize import INT4_GROUP_SIZE
+from experiments.runtime.train import train_fields
 from models.transformer import BLOCKS, model_config
 
 PRESETS = ("smoke", "mixed")
@@ -121,7 +121,7 @@ SWEEPS = {
                             for opt in ("lr=0.003", "lr=0.01", "lr=0.003,wd=0.01")],
     "capacity100_biod_fast": [f"{BIOD_CAPACITY},people=5000,exposures=100,layers={l},heads={h},"
                               "lr=0.01" for l, h in ((1, 1), (2, 1), (4, 1))],
-    # The rest of Part 3.3 (issue 21), bioD at lr 1e-2, three sizes a curve. 1000 exposures: people
+    # The rest of Part 3.3, bioD at lr 1e-2, three sizes a curve. 1000 exposures: people
     # sized so the data holds over twice what 2 bits/param would store. Every run reports float32,
     # int8 and int4 (per group of 32) capacity: the quantisation curve is these runs.
     "capacity1000_biod_sizes": [f"{BIOD_CAPACITY},people={n},exposures=1000,layers={l},heads={h},"
@@ -162,8 +162,8 @@ SWEEPS["quantize1000_biod"] = SWEEPS["capacity1000_biod_sizes"]  # the same runs
 
 
 def get_sweep(arg: str) -> list[str]:
-  """Variant strings of a named sweep (each runs as `knowledge.py:<variant>`, by
-  experiments.knowledge_sweep, launch.sweep or launch.slurm)."""
+  """Variant strings of a named sweep (each runs as `knowledge.py:<variant>`, by launch.sweep or
+  launch.slurm; experiments.knowledge.sweep_report gathers them)."""
   if arg not in SWEEPS:
     raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(SWEEPS)}")
   return SWEEPS[arg]

@@ -4,7 +4,7 @@
     python -m experiments.lego --config=experiments/configs/lego.py:smoke --workdir=/tmp/lego-smoke
     python -m experiments.lego --config=experiments/configs/lego.py:attention=vanilla --workdir=runs/v
     python -m experiments.lego --config=experiments/configs/lego.py:tied=False,seed=1 --workdir=runs/bert
-    python -m experiments.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
+    python -m experiments.lego.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
 
 The default recipe (the README's main job, about 11 minutes on 2 CPU cores): one d_model 64 block
 (d_ff 128) applied 12 times (ALBERT's tied layers) with LEGO attention (one fixed manipulation head,
@@ -25,7 +25,7 @@ field can also be set with --config.FIELD=VALUE.
 import ml_collections
 
 from experiments.configs.common import parse_variant
-from experiments.train import train_fields
+from experiments.runtime.train import train_fields
 from models.transformer import model_config
 
 PRESETS = ("smoke", "mimic")
@@ -55,7 +55,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if "smoke" in presets:
     config.update(dict(batch_size=32, num_steps=30, warmup_steps=5, log_every=10, eval_every=15,
                        checkpoint_every=15, eval_size=64))
-  if "mimic" in presets:  # the mimicking-pretraining stage run by experiments/mimic.py
+  if "mimic" in presets:  # the mimicking-pretraining stage run by experiments/lego/mimic.py
     config.model.attention = "vanilla"  # mimicking teaches learned heads the fixed patterns
     steps = 10 if "smoke" in presets else 1000
     config.mimic = ml_collections.ConfigDict(dict(

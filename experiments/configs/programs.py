@@ -20,7 +20,7 @@ d_model, heads, steps, batch, lr. Any field can also be set with --config.FIELD=
 import ml_collections
 
 from experiments.configs.common import parse_variant
-from experiments.train import train_fields
+from experiments.runtime.train import train_fields
 from models.transformer import model_config
 
 PRESETS = ("smoke",)

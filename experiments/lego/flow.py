@@ -5,7 +5,7 @@ For every layer's output (and the embeddings), a ridge classifier per chain posi
 residual stream at the token of the clause that defines the variable; it is fitted on training
 sentences and scored on held-out ones.
 
-    python -m experiments.lego_flow runs/lego --out=docs/results/lego_flow.png
+    python -m experiments.lego.flow runs/lego --out=docs/results/lego_flow.png
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from experiments.lego import LegoStudy  # noqa: E402
-from experiments.lego_attention import load_run  # noqa: E402
-from experiments.probing_linear import ridge_accuracy  # noqa: E402
+from models.probing import ridge_accuracy  # noqa: E402
+from experiments.lego.study import LegoStudy  # noqa: E402
+from experiments.runtime import restore  # noqa: E402
 
 
 def residual_streams(model, study: LegoStudy, split: str, sentences: int, batch_size: int = 256):
@@ -86,7 +86,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if args.sentences < 1:
     parser.error(f"--sentences: {args.sentences}; allowed: >= 1")
-  run = load_run(args.workdir)
+  run = restore.load(args.workdir, "lego", fill_defaults=True)
   accuracy = information_flow(run.model, run.study, args.sentences)
   for layer, row in enumerate(accuracy):
     print(f"{'embed' if layer == 0 else f'layer {layer}':>8}  " + " ".join(f"{a:.2f}" for a in row))

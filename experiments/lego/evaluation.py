@@ -1,9 +1,9 @@
-"""The LEGO attention study (docs/results/lego.md): evaluates finished `experiments.lego` /
-`experiments.mimic` runs per chain position, on held-out chains and on tree-shaped sentences (the
-shortcut check), scores their heads, and draws the figures. Trains nothing.
+"""The LEGO model comparison (docs/results/lego.md): evaluates finished `experiments.lego` /
+`experiments.lego.mimic` runs per chain position, on held-out chains and on tree-shaped sentences
+(the shortcut check), scores their heads, and draws the figures. Trains nothing.
 
-    python -m experiments.lego_attention evaluate runs/lego_attention/*_s[0-9]* --out=results.json
-    python -m experiments.lego_attention report results.json --figures=docs/results
+    python -m experiments.lego.evaluation evaluate runs/lego_attention/*_s[0-9]* --out=results.json
+    python -m experiments.lego.evaluation report results.json --figures=docs/results
 
 The notebook notebooks/lego_attention.ipynb calls the same functions on one run.
 """
@@ -18,10 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from experiments import restore
-from experiments.configs.lego import get_config
-from experiments.lego import LegoStudy
-from experiments.metric_writer import read_jsonl
+from experiments.lego.study import LegoStudy
+from experiments.runtime import restore
+from experiments.runtime.metric_log import read_jsonl
 from models import attention as attn_lib
 from models import probing
 from tasks.cli import Parser, at_least
@@ -60,13 +59,8 @@ def accuracy_by_position(model, study: LegoStudy, sentences: int = 2048, batch_s
   return accuracy.tolist(), count.astype(int).tolist()
 
 
-def load_run(workdir: str) -> restore.Run:
-  """A LEGO run, also one written before the config gained its newest sections."""
-  return restore.load(workdir, LegoStudy, defaults=get_config())
-
-
 def evaluate_run(workdir: str, sentences: int = 2048) -> dict:
-  run = load_run(workdir)
+  run = restore.load(workdir, "lego", fill_defaults=True)
   chain, _ = accuracy_by_position(run.model, run.study, sentences)
   tree, tree_count = accuracy_by_position(run.model, with_graph(run.config, "tree"), sentences)
   tokens = run.study.batch("test", 0, 64)["inputs"]

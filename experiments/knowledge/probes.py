@@ -13,10 +13,9 @@ import jax
 import numpy as np
 from flax import nnx
 
+from models.probing import ridge_accuracy
 from tasks import biography_pools as world
 from tasks.biography import ATTRIBUTES, KIND_NAME, BioSTask
-
-RIDGE = 1.0
 
 
 def positions(task: BioSTask, rows) -> tuple[list[str], np.ndarray]:
@@ -50,14 +49,6 @@ def hidden_states(model, task: BioSTask, seed: int, people, batch_size: int = 25
     residual = np.asarray(last_residual(state, rows["inputs"]))
     feats.append(np.take_along_axis(residual, where[:, :, None], axis=1))
   return names, np.concatenate(feats)
-
-
-def ridge_accuracy(x_train, y_train, x_test, y_test, classes: int) -> float:
-  mean, std = x_train.mean(0), x_train.std(0) + 1e-6
-  xs, xt = (x_train - mean) / std, (x_test - mean) / std
-  onehot = np.eye(classes)[y_train]
-  w = np.linalg.solve(xs.T @ xs + RIDGE * np.eye(xs.shape[1]), xs.T @ (onehot - onehot.mean(0)))
-  return float(((xt @ w).argmax(1) == y_test).mean())
 
 
 def p_probe(model, task: BioSTask, seed: int, max_people: int) -> dict:

@@ -3,8 +3,8 @@
 # LEGO study (n = 12, loss on chain positions 1-6), then their evaluation on held-out chains and on
 # tree-shaped sentences.
 #
-#   bash docs/results/lego_runs.sh                       # JOBS runs at a time (default 1)
-#   JOBS=10 PY=python3 bash docs/results/lego_runs.sh    # all at once, e.g. on one GPU
+#   bash experiments/lego/runs.sh                       # JOBS runs at a time (default 1)
+#   JOBS=10 PY=python3 bash experiments/lego/runs.sh    # all at once, e.g. on one GPU
 #
 # VARIANT is appended to the config's variant string (e.g. VARIANT=layers=3,d_model=64), EXTRA to every
 # training command (e.g. EXTRA="--config.num_steps=500"), MIMIC_EXTRA to the mimic runs only
@@ -22,9 +22,9 @@ mkdir -p "$RUNS/logs"
 for s in $SEEDS; do
   echo "$PY -m experiments.lego --config=$CFG:attention=vanilla,tied=False,seed=$s$V --workdir=$RUNS/vanilla_s$s $EXTRA"
   echo "$PY -m experiments.lego --config=$CFG:attention=vanilla,tied=True,seed=$s$V --workdir=$RUNS/tied_s$s $EXTRA"
-  echo "$PY -m experiments.mimic --config=$CFG:mimic,tied=False,seed=$s$V --workdir=$RUNS/mimic_s$s $EXTRA $MIMIC_EXTRA"
+  echo "$PY -m experiments.lego.mimic --config=$CFG:mimic,tied=False,seed=$s$V --workdir=$RUNS/mimic_s$s $EXTRA $MIMIC_EXTRA"
   echo "$PY -m experiments.lego --config=$CFG:tied=False,seed=$s$V --config.model.attention=lego --workdir=$RUNS/lego_s$s $EXTRA"
   echo "$PY -m experiments.lego --config=$CFG:tied=False,seed=$s$V --config.model.attention=conv_qkv --workdir=$RUNS/conv_qkv_s$s $EXTRA"
 done | xargs -P "$JOBS" -I{} sh -c '{} > "$0/logs/$(echo "{}" | sed "s/.*--workdir=[^ ]*\/\([^ ]*\).*/\1/").log" 2>&1' "$RUNS"
-$PY -m experiments.lego_attention evaluate "$RUNS"/*_s[0-9]* --out="$RUNS/results.json"
-$PY -m experiments.lego_attention report "$RUNS/results.json" --figures=docs/results | tee "$RUNS/tables.md"
+$PY -m experiments.lego.evaluation evaluate "$RUNS"/*_s[0-9]* --out="$RUNS/results.json"
+$PY -m experiments.lego.evaluation report "$RUNS/results.json" --figures=docs/results | tee "$RUNS/tables.md"

@@ -1,4 +1,4 @@
-"""Plots saved next to a run's metrics (matplotlib, no display needed)."""
+"""Plots of a LEGO run, saved next to its metrics (matplotlib, no display needed)."""
 from __future__ import annotations
 
 import matplotlib
@@ -6,10 +6,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.metric_writer import read_jsonl  # noqa: E402
+from experiments.runtime.metric_log import read_jsonl  # noqa: E402
 
 
-def lego_accuracy_by_position(accuracies, trained: int, path: str, label: str | None = None):
+def accuracy_by_position(accuracies, trained: int, path: str, label: str | None = None):
   fig, ax = plt.subplots(figsize=(6, 3.5))
   positions = range(1, len(accuracies) + 1)
   ax.axvspan(0.5, trained + 0.5, color="tab:green", alpha=0.08, label="trained positions")
@@ -20,7 +20,7 @@ def lego_accuracy_by_position(accuracies, trained: int, path: str, label: str | 
   _save(fig, path)
 
 
-def lego_accuracy_vs_time(metrics_path: str, num_vars: int, trained: int, path: str):
+def accuracy_vs_time(metrics_path: str, num_vars: int, trained: int, path: str):
   records = [r for r in read_jsonl(metrics_path) if "eval/accuracy/position_1" in r]
   fig, ax = plt.subplots(figsize=(6, 3.5))
   minutes = [r["train_seconds"] / 60 for r in records]

@@ -1,7 +1,8 @@
-"""Table, summary and figure of docs/results/programs.md from the comparison sweep's runs.
+"""Plots of the programs study: one run's accuracy by bucket, and the table, summary and figures of
+docs/results/programs.md from the comparison sweep's runs.
 
     python -m launch.sweep --config=experiments/configs/programs.py:compare --workdir=runs/programs_compare --workers=2
-    python docs/results/programs_plots.py runs/programs_compare docs/results
+    python -m experiments.programs.plots runs/programs_compare docs/results
 
 Reads each run's final evaluation (metrics.jsonl), groups runs by model (attention variant and conv
 kernel), and writes programs_summary.json, programs_table.md (mean ± std over seeds per bucket),
@@ -18,9 +19,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from experiments.metric_writer import read_jsonl  # noqa: E402
-from experiments.programs import plot_buckets  # noqa: E402
+from experiments.runtime.metric_log import read_jsonl  # noqa: E402
 
 
 def model_name(config: dict) -> str:
@@ -49,6 +48,26 @@ def gather(root: str) -> dict:
                   "curve": {r["step"]: r["eval/exact_match"] for r in evals},
                   "train_seconds": final.get("train_seconds"), "steps": config["num_steps"]}
   return runs
+
+
+def plot_buckets(curves: dict[str, dict], path: str, errors: dict[str, dict] | None = None,
+                 title: str = ""):
+  """Exact match per bucket: one group of bars per (statements, depth) bucket, one bar per curve."""
+  keys = sorted({k for c in curves.values() for k in c},
+                key=lambda k: tuple(int(x[1:]) for x in k.split("_")))
+  fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(keys) + 2), 3.8))
+  width = 0.8 / len(curves)
+  for i, (name, values) in enumerate(curves.items()):
+    x = np.arange(len(keys)) + (i - (len(curves) - 1) / 2) * width
+    err = [errors[name].get(k, 0) for k in keys] if errors else None
+    ax.bar(x, [values.get(k, np.nan) for k in keys], width, yerr=err, capsize=2, label=name)
+  ax.set_xticks(range(len(keys)), [k.replace("s", "").replace("_d", "/") for k in keys])
+  ax.set(xlabel="bucket: statements / nesting depth", ylabel="held-out exact match",
+         ylim=(0, 1.02), title=title)
+  ax.legend(fontsize=8, ncol=min(len(curves), 5), loc="upper right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
 
 
 ORDER = ("vanilla", "conv_qkv k=2", "conv_qkv k=3", "conv_qkv k=5", "lego")

@@ -8,10 +8,9 @@ model is split into a static graph and a parameter pytree once; it is merged bac
 functions only. Batches are a pure function of (seed, split, step), so a resumed run sees exactly
 the batches it would have seen.
 
-Sharding is configuration (`config.mesh`, `config.sharding_rules`, see experiments/sharding.py): the
-init materialises the state already placed, the step is jitted with those placements in and out, and
-each process draws and feeds only its own rows of the global batch. SIGTERM saves a checkpoint and
-stops.
+Sharding is configuration (`config.mesh`, `config.sharding_rules`, see sharding.py): the init
+materialises the state already placed, the step is jitted with those placements in and out, and each
+process draws and feeds only its own rows of the global batch. SIGTERM saves a checkpoint and stops.
 """
 from __future__ import annotations
 
@@ -29,10 +28,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from experiments import checkpoints as ckpt_lib
-from experiments import preemption
-from experiments import sharding as sharding_lib
-from experiments.metric_writer import MetricWriter, read_jsonl
+from experiments.runtime import checkpoints as ckpt_lib
+from experiments.runtime import preemption
+from experiments.runtime import sharding as sharding_lib
+from experiments.runtime.metric_log import MetricWriter, read_jsonl
 from models import Transformer
 from models.transformer import num_params
 
@@ -40,7 +39,7 @@ Batch = dict[str, np.ndarray]
 
 
 class Study(Protocol):
-  """What a study (LEGO, arithmetic, knowledge) plugs into the loop."""
+  """What a study (experiments.STUDIES) plugs into the loop and its entry point (runtime/entry.py)."""
 
   def model_fields(self) -> dict[str, Any]:
     """Model fields the task fixes (vocab_size, num_outputs, max_len, causal)."""
@@ -60,6 +59,10 @@ class Study(Protocol):
 
   def headline(self, metrics: dict[str, float]) -> str:
     """A short progress-line summary of eval metrics."""
+
+  def report(self, workdir: str, metrics: dict[str, Any]) -> Any:
+    """Once a run has finished (not when preempted): the study's own results from the final
+    metrics its train function returned (tables on stdout, files in the workdir)."""
 
 
 TRAIN_FIELDS = dict(

@@ -2,7 +2,7 @@
 runs' own evaluations (metrics.jsonl, 1,024 held-out sentences each), so every model is compared at
 the same training step of the same schedule, whether or not a checkpoint of that step was kept.
 
-    python docs/results/lego_compare_plots.py --step=3000 runs/lego runs/lego_s1 runs/lego_cmp/tied_lego_s0 runs/lego_cmp/tied_lego_s1
+    python -m experiments.lego.curves --step=3000 runs/lego runs/lego_s1 runs/lego_cmp/tied_lego_s0 runs/lego_cmp/tied_lego_s1
 
 Prints accuracy by chain position at --step (seed mean per model) and the first step at which each
 run holds >= 0.95 on each trained position and on all of them; draws lego_compare_by_position.png
@@ -11,20 +11,18 @@ run holds >= 0.95 on each trained position and on all of them; draws lego_compar
 import argparse
 import json
 import os
-import sys
 
 import matplotlib.pyplot as plt
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from experiments.lego_attention import markdown_table, plot_positions, variant  # noqa: E402
-from experiments.metric_writer import read_jsonl  # noqa: E402
+from experiments.lego.evaluation import markdown_table, plot_positions, variant
+from experiments.runtime.metric_log import read_jsonl
 
 TARGET = 0.95
 
 
 def load(workdir: str) -> dict:
-  """A run's model (as lego_attention names it), seed and per-step position accuracy."""
+  """A run's model (as evaluation.variant names it), seed and per-step position accuracy."""
   with open(os.path.join(workdir, "config.json")) as f:
     config = json.load(f)
   positions = config["task"]["num_vars"]

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The reproduction runs of docs/results/arithmetic.md, run in parallel on one GPU machine:
-#   bash docs/results/arithmetic_runs.sh add OUTDIR   # length generalisation, 5 methods x 3 seeds
-#   bash docs/results/arithmetic_runs.sh mul OUTDIR   # multiplication formats
-#   bash docs/results/arithmetic_runs.sh all OUTDIR   # both at once
+#   bash experiments/arithmetic/runs.sh add OUTDIR   # length generalisation, 5 methods x 3 seeds
+#   bash experiments/arithmetic/runs.sh mul OUTDIR   # multiplication formats
+#   bash experiments/arithmetic/runs.sh all OUTDIR   # both at once
 # Each run writes OUTDIR/<name>/{accuracy_grid.json,accuracy_grid.png,metrics.jsonl,log.txt}; all
-# grids are then gathered into OUTDIR/summary.json (plots: docs/results/arithmetic_plots.py).
+# grids are then gathered into OUTDIR/summary.json (plots: python -m experiments.arithmetic.plots).
 set -u
 study=$1 out=$2
 PY=${PYTHON:-python3}

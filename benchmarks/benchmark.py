@@ -4,8 +4,8 @@ causal decoder at d_model 128-512, each against the same model written plainly i
 and under torch.compile, fused AdamW; the ratio is against the faster); the attention variants; the
 task generators; greedy decoding.
 
-    python -m experiments.benchmark --out=benchmark.json   # full sizes (minutes)
-    python -m experiments.benchmark --tiny                  # checks that it all runs (compiles dominate)
+    python -m benchmarks.benchmark --out=benchmark.json   # full sizes (minutes)
+    python -m benchmarks.benchmark --tiny                  # checks that it all runs (compiles dominate)
 
 Every timing excludes warm-up (compilation, and steps that still grow the heap) and reports the
 median over repeats with its spread ((max - min) / median). Train steps are the project's own:
@@ -40,17 +40,14 @@ import numpy as np
 import optax
 from jax.extend import core as jax_core
 
-from experiments import host_memory, train
-from experiments.arithmetic import GRID_STEP, ArithmeticStudy
+import experiments
+from experiments.arithmetic.study import GRID_STEP, ArithmeticStudy
 from experiments.configs import arithmetic as arithmetic_configs
-from experiments.configs import knowledge as knowledge_configs
 from experiments.configs import lego as lego_configs
-from experiments.configs import programs as programs_configs
-from experiments.knowledge import KnowledgeStudy
-from experiments.knowledge import make_study as knowledge_study
 from experiments.lego import LegoStudy
-from experiments.programs import ProgramsStudy
-from models import cpu_kernels, model_config
+from experiments.runtime import host_memory, train
+from models import model_config
+from models.kernels import cpu as cpu_kernels
 from models.decoding import greedy_generate
 from tasks import rows as rows_lib
 from tasks.cli import Parser, at_least
@@ -155,8 +152,8 @@ def time_interleaved(fns: list[Callable[[int], object]], warmup: int, repeats: i
 
   A turn is `settle` untimed calls, then up to `turn` timed ones. The first call after another
   fn's is charged for the switch: XLA's pool threads, descheduled while PyTorch's spun, made our
-  d_model 128 step read 25 ms there against 17 ms in a run of its own (docs/performance.md, stop
-  25), so one untimed call per turn keeps that charge out of both sides' figures.
+  d_model 128 step read 25 ms there against 17 ms in a run of its own (docs/performance.md), so
+  one untimed call per turn keeps that charge out of both sides' figures.
   """
   rounds, growing = 0, True
   while rounds < warmup or (growing and 0 < warmup and rounds < warmup + MAX_EXTRA_WARMUP):
@@ -270,16 +267,15 @@ def lego_setup(d_model: int, length: int, args, attention: str = "vanilla"):
 
 # -- train steps -----------------------------------------------------------------------------------
 
-def default_setups(args) -> list[tuple[str, ml_collections.ConfigDict, object]]:
-  """(name, config, study) of each study's default run, as its entry point trains it (the knowledge
-  study's: its pretraining stage); --task-config picks another variant (e.g. smoke)."""
-  variant = args.task_config or None
-  lego, arithmetic = lego_configs.get_config(variant), arithmetic_configs.get_config(variant)
-  knowledge, programs = knowledge_configs.get_config(variant), programs_configs.get_config(variant)
-  return [("lego_default", lego, LegoStudy(lego)),
-          ("arithmetic_default", arithmetic, ArithmeticStudy(arithmetic)),
-          ("knowledge_default", knowledge, knowledge_study(knowledge)),
-          ("programs_default", programs, ProgramsStudy(programs))]
+def study_setups(args) -> list[tuple[str, ml_collections.ConfigDict, object]]:
+  """(name, config, study) of every study (experiments.STUDIES) at its default config, as its entry
+  point trains it (the knowledge study's: its pretraining stage); --task-config picks another
+  variant (e.g. smoke)."""
+  setups = []
+  for name, spec in experiments.STUDIES.items():
+    config = spec.get_config(args.task_config or None)
+    setups.append((name, config, spec.make_study(config)))
+  return setups
 
 
 def compiled_step(config, study):
@@ -377,7 +373,8 @@ def train_section(args, ceiling: dict, skip_torch: str | None) -> list[dict]:
             for d_model, length in zip(args.d_models, args.seq_lens)
             for name, setup in (("lego_encoder", lego_setup), ("decoder", decoder_setup))]
   rows = []
-  for name, config, study in default_setups(args) + setups:
+  defaults = [(f"{name}_default", config, study) for name, config, study in study_setups(args)]
+  for name, config, study in defaults + setups:
     ours, figures = step_runner(config, study)
     runners = [(ours, figures)]
     if not skip_torch:  # taking turns with ours
@@ -428,20 +425,10 @@ def attention_section(args, ceiling: dict) -> list[dict]:
 
 # -- generators and decoding -----------------------------------------------------------------------
 
-STUDIES = {
-    "lego": (lego_configs, LegoStudy),
-    "arithmetic": (arithmetic_configs, ArithmeticStudy),
-    "biography": (knowledge_configs, KnowledgeStudy),
-    "programs": (programs_configs, ProgramsStudy),
-}
-
-
 def generator_section(args, ceiling: float) -> list[dict]:
-  """Each task's generator at its study's config, against the train step it feeds."""
+  """Each study's task generator at the study's config, against the train step it feeds."""
   rows = []
-  for name, (configs, study_cls) in STUDIES.items():
-    config = configs.get_config(args.task_config or None)
-    study = study_cls(config)
+  for name, config, study in study_setups(args):
     size = config.batch_size
     gen = summary(time_calls(lambda i: study.batch("train", i, size), args.warmup, args.repeats))
     step = measure_step(config, study, args, ceiling)

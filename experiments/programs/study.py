@@ -1,9 +1,6 @@
-"""The learning-to-execute study: a decoder reads a small C program (tasks/programs.py) and writes
-what it prints, the loss on the answer only; evaluation is exact-match accuracy on held-out programs
-per (statements, nesting depth) bucket.
-
-    python -m experiments.programs --config=experiments/configs/programs.py --workdir=runs/programs
-    python -m experiments.programs --config=experiments/configs/programs.py:smoke --workdir=/tmp/p
+"""The learning-to-execute study's Study: a decoder reads a small C program (tasks/programs.py) and
+writes what it prints, the loss on the answer only; evaluation is exact-match accuracy on held-out
+programs per (statements, nesting depth) bucket.
 
 After training, `accuracy_by_bucket.json` and `accuracy_by_bucket.png` are written to the workdir.
 Exact match is teacher-forced: every answer token is the argmax exactly when greedy decoding writes
@@ -17,14 +14,11 @@ import os
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 
-from experiments import entry, train
+from experiments.programs.plots import plot_buckets
+from experiments.runtime import train
 from tasks.programs import ProgramsTask
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 class ProgramsStudy:
@@ -92,31 +86,3 @@ class ProgramsStudy:
         json.dump(result, f, indent=1)
       plot_buckets({"model": buckets}, os.path.join(workdir, "accuracy_by_bucket.png"))
     return result
-
-
-def plot_buckets(curves: dict[str, dict], path: str, errors: dict[str, dict] | None = None,
-                 title: str = ""):
-  """Exact match per bucket: one group of bars per (statements, depth) bucket, one bar per curve."""
-  keys = sorted({k for c in curves.values() for k in c},
-                key=lambda k: tuple(int(x[1:]) for x in k.split("_")))
-  fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(keys) + 2), 3.8))
-  width = 0.8 / len(curves)
-  for i, (name, values) in enumerate(curves.items()):
-    x = np.arange(len(keys)) + (i - (len(curves) - 1) / 2) * width
-    err = [errors[name].get(k, 0) for k in keys] if errors else None
-    ax.bar(x, [values.get(k, np.nan) for k in keys], width, yerr=err, capsize=2, label=name)
-  ax.set_xticks(range(len(keys)), [k.replace("s", "").replace("_d", "/") for k in keys])
-  ax.set(xlabel="bucket: statements / nesting depth", ylabel="held-out exact match",
-         ylim=(0, 1.02), title=title)
-  ax.legend(fontsize=8, ncol=min(len(curves), 5), loc="upper right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-
-
-def main():
-  entry.run(ProgramsStudy, default_config="programs.py")
-
-
-if __name__ == "__main__":
-  main()

@@ -4,8 +4,8 @@ around each token) and one the association pattern (identical tokens), by a KL l
 targets (each + 1e-3, row-normalised) on fresh LEGO sentences; the stage moves only what decides
 where heads look (`attention_map_mask`). Ordinary LEGO training follows.
 
-    python -m experiments.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
-    python -m experiments.mimic --config=experiments/configs/lego.py:mimic,smoke --workdir=/tmp/m
+    python -m experiments.lego.mimic --config=experiments/configs/lego.py:mimic --workdir=runs/mimic
+    python -m experiments.lego.mimic --config=experiments/configs/lego.py:mimic,smoke --workdir=/tmp/m
 
 The stage's settings are `config.mimic` (steps, learning rate, which heads; optimiser fields it does
 not set are the run's). It runs only while the workdir holds no checkpoint, and is deterministic, so
@@ -21,8 +21,7 @@ import ml_collections
 import optax
 from flax import nnx
 
-from experiments import entry, train
-from experiments.lego import LegoStudy
+from experiments.runtime import entry, train
 from models.attention import association_pattern, manipulation_pattern
 
 FLOOR = 1e-3
@@ -111,7 +110,7 @@ def train_and_evaluate(config, workdir: str, study, print_fn=functools.partial(p
 
 
 def main():
-  entry.run(LegoStudy, default_config="lego.py", train_fn=train_and_evaluate)
+  entry.run("lego", train_fn=train_and_evaluate)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""Reopen a run from its workdir (for probing, notebooks and result tables): its config, its study
-and a model holding the parameters of its latest checkpoint.
+"""Reopen a run from its workdir (for evaluation, probing, notebooks and result tables): its config,
+its study and a model holding the parameters of its latest checkpoint.
 
-    run = restore.load("runs/lego", LegoStudy)
+    run = restore.load("runs/lego", "lego")
     probes = probing.probe(run.model, run.study.batch("test", 0, 8)["inputs"])
 """
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 
 import ml_collections
 
-from experiments import checkpoints as ckpt_lib
-from experiments import train
+import experiments
+from experiments.runtime import checkpoints as ckpt_lib
+from experiments.runtime import train
 
 
 @dataclasses.dataclass
@@ -27,17 +28,19 @@ class Run:
   params: Any  # the pure parameter tree `model` holds, as `train.build_trainer(...).model` takes it
 
 
-def load(workdir: str, study_cls, defaults: ml_collections.ConfigDict | None = None) -> Run:
-  """The run in `workdir`. Fields of `defaults` (the study's current config) that its stored config
-  lacks, because they were added after it ran, take their default values."""
+def load(workdir: str, study: str, fill_defaults: bool = False) -> Run:
+  """The run of study `study` (a name in experiments.STUDIES) in `workdir`. With `fill_defaults`,
+  fields of the study's default config that the stored config lacks, because they were added after
+  it ran, take their default values."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise ValueError(f"workdir: {workdir} holds no run (no config.json)")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  if defaults is not None:
-    _fill_missing(config, defaults)
-  study = study_cls(config)
+  spec = experiments.study(study)
+  if fill_defaults:
+    _fill_missing(config, spec.get_config())
+  study = spec.make_study(config)
   trainer = train.build_trainer(config, study)
   checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every)
   try:

@@ -1,12 +1,8 @@
-"""The positional arithmetic study: a decoder learns digit-level arithmetic with the loss on the
-answer only; evaluation is exact-match accuracy of greedy decoding in a grid over
+"""The positional arithmetic study's Study: a decoder learns digit-level arithmetic with the loss on
+the answer only; evaluation is exact-match accuracy of greedy decoding in a grid over
 (digits of a) x (digits of b), including operand lengths beyond those trained on.
 
-    python -m experiments.arithmetic --config=experiments/configs/arithmetic.py --workdir=runs/add
-    python -m experiments.arithmetic --config=experiments/configs/arithmetic.py:smoke --workdir=/tmp/a
-
-After training, `accuracy_grid.json` and `accuracy_grid.png` are written to the workdir;
-`load_run(workdir)` gives back the study and the trained model (for notebooks and re-evaluation).
+After training, `accuracy_grid.json` and `accuracy_grid.png` are written to the workdir.
 """
 from __future__ import annotations
 
@@ -16,19 +12,14 @@ import os
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-import ml_collections
 import numpy as np
 
-from experiments import checkpoints as ckpt_lib
-from experiments import entry, train
+from experiments.arithmetic.plots import plot_grid
+from experiments.runtime import restore, train
 from models import positional as positional_lib
 from models.decoding import greedy_generate
 from tasks import rows as rows_lib
 from tasks.arithmetic import EOS, SPACE, SPLITS, ArithmeticTask
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 GRID_STEP = 1_000_000  # batch steps of the test split used by the grid, far from the eval set's
 
@@ -146,7 +137,7 @@ class ArithmeticStudy:
 
   def report(self, workdir: str, metrics: dict, print_fn=print) -> dict:
     """Decodes the accuracy grid from the workdir's latest checkpoint; JSON + heatmap there."""
-    _, model = load_run(workdir, study=self)
+    model = restore.load(workdir, "arithmetic").model
     grid = self.accuracy_grid(model)
     result = {"op": self.task.op, "format": self.task.format,
               "pos_encoding": model.config.pos_encoding, "train_digits": self.task.max_digits,
@@ -166,46 +157,3 @@ class ArithmeticStudy:
 def _exact(new, targets, weights) -> bool:
   answer = targets[weights > 0]
   return bool(np.array_equal(new[:len(answer)], answer))
-
-
-def plot_grid(grid, train_digits: int, path: str | None = None, title: str = ""):
-  """The accuracy grid as a heatmap, the training range dashed: saved to `path` (and closed), or
-  with no path left open for a notebook to show."""
-  fig, ax = plt.subplots(figsize=(5.2, 4.4))
-  n = len(grid)
-  image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower",
-                    extent=(0.5, n + 0.5, 0.5, n + 0.5))
-  ax.add_patch(plt.Rectangle((0.5, 0.5), train_digits, train_digits, fill=False, ec="white",
-                             lw=1.5, ls="--"))
-  ticks = range(1, n + 1, max(1, n // 10))
-  ax.set(xlabel="digits of b", ylabel="digits of a", title=title, xticks=ticks, yticks=ticks)
-  fig.colorbar(image, ax=ax, label="exact match")
-  fig.tight_layout()
-  if path is not None:
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-  return fig
-
-
-def load_run(workdir: str, study: ArithmeticStudy | None = None):
-  """(study, model) from the config and the latest checkpoint in `workdir`."""
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  study = study or ArithmeticStudy(config)
-  trainer = train.build_trainer(config, study)
-  checkpoints = ckpt_lib.Checkpoints(workdir, every=1)
-  try:
-    if checkpoints.latest_step() is None:
-      raise ValueError(f"workdir: no checkpoint in {workdir}")
-    state = checkpoints.restore(trainer.abstract_state)
-  finally:
-    checkpoints.close()
-  return study, trainer.model(state["params"])
-
-
-def main():
-  entry.run(ArithmeticStudy, default_config="arithmetic.py")
-
-
-if __name__ == "__main__":
-  main()

@@ -1,6 +1,7 @@
-"""Figures of docs/results/arithmetic.md from the gathered grids (arithmetic_runs.sh -> summary.json).
+"""Plots of the arithmetic study: one run's accuracy grid, and the figures of
+docs/results/arithmetic.md from the gathered grids (experiments/arithmetic/runs.sh -> summary.json).
 
-    python docs/results/arithmetic_plots.py docs/results/arithmetic_summary.json docs/results
+    python -m experiments.arithmetic.plots docs/results/arithmetic_summary.json docs/results
 """
 import json
 import os
@@ -14,6 +15,25 @@ import numpy as np  # noqa: E402
 
 METHODS = ("learned", "random_space", "random_embedding", "randomized", "abacus")
 FORMATS = ("plain", "reverse", "pad", "pad_reverse")
+
+
+def plot_grid(grid, train_digits: int, path: str | None = None, title: str = ""):
+  """The accuracy grid as a heatmap, the training range dashed: saved to `path` (and closed), or
+  with no path left open for a notebook to show."""
+  fig, ax = plt.subplots(figsize=(5.2, 4.4))
+  n = len(grid)
+  image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower",
+                    extent=(0.5, n + 0.5, 0.5, n + 0.5))
+  ax.add_patch(plt.Rectangle((0.5, 0.5), train_digits, train_digits, fill=False, ec="white",
+                             lw=1.5, ls="--"))
+  ticks = range(1, n + 1, max(1, n // 10))
+  ax.set(xlabel="digits of b", ylabel="digits of a", title=title, xticks=ticks, yticks=ticks)
+  fig.colorbar(image, ax=ax, label="exact match")
+  fig.tight_layout()
+  if path is not None:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+  return fig
 
 
 def seeds(summary, method):

@@ -8,18 +8,18 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments import distributed, host_memory, sharding, train
+import experiments
+from experiments.runtime import distributed, host_memory, sharding, train
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
+def run(name: str, train_fn=None) -> None:
+  """Parses flags, trains study `name` (experiments.STUDIES) in the workdir, prints its report.
 
-def run(study_cls, default_config: str, train_fn=None) -> None:
-  """Parses flags, trains `study_cls(config)` in the workdir, prints its report.
-
-  `train_fn` replaces `train.train_and_evaluate` (same signature), e.g. to add a pretraining stage.
+  `train_fn` replaces `train.train_and_evaluate` (same signature), e.g. to add a pretraining stage;
+  it returns {"metrics": what the study's report reads, "preempted": bool, ...}.
   """
-  name = os.path.splitext(default_config)[0]
-  config_flags.DEFINE_config_file("config", os.path.join(CONFIG_DIR, default_config),
+  spec = experiments.study(name)
+  config_flags.DEFINE_config_file("config", spec.config_file,
                                   "Config file, optionally file.py:variant.", lock_config=True)
   flags.DEFINE_string("workdir", os.path.join("runs", name),
                       "Directory for checkpoints, metrics and plots; rerun to resume.")
@@ -44,7 +44,7 @@ def run(study_cls, default_config: str, train_fn=None) -> None:
         sharding.simulate_devices(config.mesh)
       distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
                              FLAGS.process_id)
-      study = study_cls(config)  # task parameters are checked here
+      study = spec.make_study(config)  # task parameters are checked here
     except ValueError as e:
       fail(e)
     try:
@@ -63,7 +63,7 @@ def run(study_cls, default_config: str, train_fn=None) -> None:
     try:
       return flags.FLAGS(argv)
     except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-      fail(_explain_flag_error(argv, e, default_config))
+      fail(_explain_flag_error(argv, e, spec.config_file))
 
   app.run(main, flags_parser=parse)
 
@@ -74,13 +74,13 @@ def fail(message, status: int = 2):
   sys.exit(status)
 
 
-def _explain_flag_error(argv, error: Exception, default_config: str) -> str:
+def _explain_flag_error(argv, error: Exception, default_config_file: str) -> str:
   """One line: the config file's own message, or the unknown --config.FIELD and its siblings."""
   text = str(error).strip()
   if "Error whilst parsing config file" in text:
     return text.splitlines()[-1]
   config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")),
-                    os.path.join(CONFIG_DIR, default_config))
+                    default_config_file)
   try:
     config = load_config(config_arg)
   except Exception as load_error:  # the file itself is broken: say so

@@ -1,8 +1,5 @@
-"""The LEGO study: an encoder classifies the value of every variable of a shuffled chain.
-
-    python -m experiments.lego --config=experiments/configs/lego.py --workdir=runs/lego
-    python -m experiments.lego --config=experiments/configs/lego.py:smoke --workdir=/tmp/lego
-"""
+"""The LEGO study's Study: an encoder classifies the value of every variable of a shuffled chain;
+evaluation is accuracy per chain position, split by where each parent's clause stands."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import entry, plots, train
+from experiments.lego import plots
+from experiments.runtime import train
 from tasks import rows as rows_lib
 from tasks.lego import LegoTask
 
@@ -101,8 +99,8 @@ class LegoStudy:
                         for g in groups)
       print_fn(f"{i:>8}  {'yes' if i <= k else 'no':>7}  {a:8.4f}   {' ' * 20}{split}")
     if jax.process_index() == 0:
-      plots.lego_accuracy_by_position(accs, k, os.path.join(workdir, "accuracy_by_position.png"))
-      plots.lego_accuracy_vs_time(os.path.join(workdir, "metrics.jsonl"), self.task.num_vars, k,
+      plots.accuracy_by_position(accs, k, os.path.join(workdir, "accuracy_by_position.png"))
+      plots.accuracy_vs_time(os.path.join(workdir, "metrics.jsonl"), self.task.num_vars, k,
                                   os.path.join(workdir, "accuracy_vs_time.png"))
 
 
@@ -118,11 +116,3 @@ def parent_groups(sums) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             "far": abs(offset) > NEAR}
   return {name: (sums["correct_by_offset"][:, mask].sum(-1), sums["count_by_offset"][:, mask].sum(-1))
           for name, mask in groups.items()}
-
-
-def main():
-  entry.run(LegoStudy, default_config="lego.py")
-
-
-if __name__ == "__main__":
-  main()

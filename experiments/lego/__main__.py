@@ -1,0 +1,3 @@
+from experiments.runtime import entry
+
+entry.run("lego")
