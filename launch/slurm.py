@@ -10,6 +10,12 @@ GPU or per node; JAX joins them into one multi-host run from SLURM's environment
 SIGTERM at a time limit or preemption checkpoints the run and --requeue restarts it where it stopped.
 Runs already finished are left out of the array; a second job, after the array, writes the results
 table and the study's own sweep report.
+
+GPU nodes need jax's CUDA wheels in the interpreter --python names (by default this one): on storage
+the nodes share, `python3 -m venv .venv && .venv/bin/pip install -e '.[cuda]'` (setup.cfg's [cuda]
+extra: jax[cuda12] within the jax range, CUDA and cuDNN from pip wheels, so a node needs only the
+NVIDIA driver), then `--python=.venv/bin/python`. A GPU job first checks that this jax sees the
+node's GPUs, and stops with that install command if not, rather than train on the CPU.
 """
 from __future__ import annotations
 
@@ -60,11 +66,20 @@ def array_script(runs: list[sweep.Run], indices: list[int], res: Resources, logd
     # JAX would give each process only GPU SLURM_LOCALID; a process per node drives all of them.
     ids = ",".join(map(str, range(res.gpus_per_node)))
     lines.append(f"export JAX_LOCAL_DEVICE_IDS={ids}")
+  if res.gpus_per_node:
+    lines.append(gpu_check(python))
   lines += ["", 'case "$SLURM_ARRAY_TASK_ID" in']
   for i in indices:
     lines.append(f"  {i}) srun {shlex.join(runs[i].command(python))} ;;")
   lines += ["esac", ""]
   return "\n".join(lines)
+
+
+def gpu_check(python: str) -> str:
+  """A script line: exit with the install command unless `python`'s jax has a GPU backend."""
+  return (f"{shlex.quote(python)} -c 'import jax; jax.devices(\"gpu\")' >/dev/null 2>&1 || "
+          f"{{ echo \"error: jax sees no GPU in\" {shlex.quote(python)} \"- install this code with "
+          f"its CUDA extra: pip install -e '.[cuda]'\" >&2; exit 1; }}")
 
 
 def collect_script(config_arg: str, workdir: str, metric: str | None, study: str | None,

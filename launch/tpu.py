@@ -9,6 +9,11 @@ worker, install it, and run one config on all workers at once (`--worker=all`). 
 Every worker runs the same command; `--distributed=on` lets JAX find the pod's other hosts, each
 feeds its slice of the global batch, and Orbax checkpoints collectively, so --workdir must be storage
 that every worker sees (e.g. a gcsfuse-mounted bucket).
+
+The code needs Python >= 3.11 (setup.cfg), newer than Ubuntu 22.04's python3 (3.10) that the
+default runtime (tpu-ubuntu2204-base) has, so each worker installs uv, uv installs CPython --python
+(3.11 by default) and builds the virtualenv from it, whatever the image's own Python, and the project
+goes in with its [tpu] extra (jax[tpu]: libtpu for the jax in setup.cfg's range).
 """
 from __future__ import annotations
 
@@ -21,6 +26,17 @@ from tasks.cli import Parser
 
 ARCHIVE = "synthstudies.tar.gz"
 CODE_DIR = "synthstudies"
+UV_INSTALLER = "https://astral.sh/uv/install.sh"  # uv's standalone installer, into ~/.local/bin
+
+
+def install_command(python: str) -> str:
+  """One worker's install: unpack the code, a CPython `python` from uv, a venv, `.[tpu]` in it."""
+  return (f"mkdir -p {CODE_DIR} && tar -xzf {ARCHIVE} -C {CODE_DIR} && cd {CODE_DIR} && "
+          'export PATH="$HOME/.local/bin:$PATH" && '
+          f"(command -v uv >/dev/null || curl -LsSf {UV_INSTALLER} | sh) && "
+          f"uv python install {shlex.quote(python)} && rm -rf .venv && "
+          f"uv venv --python {shlex.quote(python)} .venv && "
+          "uv pip install --python .venv/bin/python -q -e '.[tpu]'")
 
 
 def commands(args) -> list[list[str]]:
@@ -50,8 +66,7 @@ def commands(args) -> list[list[str]]:
       ["git", "archive", "--format=tar.gz", "-o", ARCHIVE, "HEAD"],
       ["gcloud", "compute", "tpus", "tpu-vm", "scp", ARCHIVE, f"{args.name}:{ARCHIVE}", *where,
        "--worker=all"],
-      on_all(f"mkdir -p {CODE_DIR} && tar -xzf {ARCHIVE} -C {CODE_DIR} && cd {CODE_DIR} && "
-             "python3 -m venv .venv && .venv/bin/pip install -q -e . 'jax[tpu]'"),
+      on_all(install_command(args.python)),
       on_all(f"cd {CODE_DIR} && {shlex.join(train)}"),
   ]
   if args.delete:
@@ -67,6 +82,8 @@ def main(argv=None) -> int:
   parser.add_argument("--zone", required=True)
   parser.add_argument("--accelerator", required=True, help="accelerator type, e.g. v5litepod-16")
   parser.add_argument("--version", default="tpu-ubuntu2204-base", help="TPU VM runtime version")
+  parser.add_argument("--python", default="3.11", help="Python version of the workers' virtualenv "
+                      "(uv installs it; setup.cfg's python_requires gives the range)")
   parser.add_argument("--project", default=None)
   parser.add_argument("--queued", action="store_true", help="create through a queued resource")
   parser.add_argument("--spot", action="store_true", help="spot capacity (preemptible)")

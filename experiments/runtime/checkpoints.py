@@ -32,8 +32,12 @@ class Checkpoints:
     policy = ocp.checkpoint_managers.AnySavePolicy([
         ocp.checkpoint_managers.FixedIntervalPolicy(every),
         ocp.checkpoint_managers.PreemptionCheckpointingPolicy()])
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_decision_policy=policy,
-                                           create=True, cleanup_tmp_directories=True)
+    # The `keep` newest checkpoints stay; older ones are deleted (what `max_to_keep` did, which
+    # Orbax deprecates in favour of a preservation policy).
+    options = ocp.CheckpointManagerOptions(
+        save_decision_policy=policy,
+        preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
+        create=True, cleanup_tmp_directories=True)
     with _orbax_quiet():
       self.manager = ocp.CheckpointManager(self.directory, options=options)
 

@@ -32,6 +32,11 @@ def test_array_script_runs_each_unfinished_point_with_srun(tmp_path):
           in lines), text
   assert not any(l.startswith("  0)") for l in lines)  # point 0 is not in the array
   assert "JAX_LOCAL_DEVICE_IDS" not in text  # one process per GPU: SLURM_LOCALID picks its GPU
+  # a GPU job stops first, saying to install the [cuda] extra, where py's jax sees no GPU
+  assert slurm.gpu_check("py") in lines and "pip install -e '.[cuda]'" in slurm.gpu_check("py")
+  assert lines.index(slurm.gpu_check("py")) < lines.index('case "$SLURM_ARRAY_TASK_ID" in')
+  cpu_only = slurm.array_script(runs, [0], slurm.Resources(), "/logs", "/repo", "py")
+  assert "jax.devices" not in cpu_only
   per_node = slurm.array_script(runs, [0, 1], slurm.Resources(gpus_per_node=4, task_per="node"),
                                 "/logs", "/repo", "py").splitlines()
   assert "#SBATCH --ntasks-per-node=1" in per_node

@@ -27,7 +27,14 @@ def test_tpu_vm_create_copy_install_and_run_on_every_worker(capsys):
     assert "--worker=all" in step and "--zone=us-central2-b" in step
   install_cmd = install[-1].removeprefix("--command=")
   assert "tar -xzf synthstudies.tar.gz -C synthstudies" in install_cmd
-  assert ".venv/bin/pip install -q -e . 'jax[tpu]'" in install_cmd
+  # the image's python3 is older than python_requires: uv installs CPython 3.11 and the venv is
+  # built from it, then the project with its [tpu] extra (jax[tpu]) goes in
+  steps = install_cmd.split(" && ")
+  assert "curl -LsSf https://astral.sh/uv/install.sh | sh" in install_cmd
+  assert steps[-4:] == ["uv python install 3.11", "rm -rf .venv", "uv venv --python 3.11 .venv",
+                        "uv pip install --python .venv/bin/python -q -e '.[tpu]'"]
+  assert "python3 -m venv" not in install_cmd and "pip install" not in install_cmd.replace(
+      "uv pip install", "")
   assert shlex.split(train[-1].removeprefix("--command=")) == [
       "cd", "synthstudies", "&&", ".venv/bin/python", "-m", "experiments.lego",
       "--config=experiments/configs/lego.py:layers=12", "--workdir=/mnt/runs/lego",
@@ -44,3 +51,8 @@ def test_queued_spot_resource_waits_for_active_and_is_deleted_after(capsys):
   assert steps[-1] == ["gcloud", "compute", "tpus", "queued-resources", "delete", "lego",
                        "--zone=us-central2-b", "--quiet", "--force"]
   assert len(steps) == 7
+
+
+def test_python_version_of_the_workers_venv(capsys):
+  install = _printed(capsys, "--python=3.13")[3][-1]
+  assert "uv python install 3.13 && rm -rf .venv && uv venv --python 3.13 .venv" in install
