@@ -4,8 +4,9 @@ operand lengths beyond those trained on.
     python -m experiments.arithmetic --config=experiments/configs/arithmetic.py --workdir=runs/add
     python -m experiments.arithmetic --config=experiments/configs/arithmetic.py:smoke --workdir=/tmp/a
 
-study.py (the Study and its accuracy grid), plots.py (the grid's heatmap and the figures of
-docs/results/arithmetic.md), runs.sh (that page's runs).
+study.py (the Study and its accuracy grid), plots.py (the grid's heatmap, and the summary and
+figures of docs/results/arithmetic.md from the runs of the config's `figures` sweep), tables.py (that
+page's tables, rendered from the summary).
 """
 from experiments.arithmetic.study import ArithmeticStudy
 

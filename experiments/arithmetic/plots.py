@@ -1,17 +1,25 @@
-"""Plots of the arithmetic study: one run's accuracy grid, and the figures of
-docs/results/arithmetic.md from the gathered grids (experiments/arithmetic/runs.sh -> summary.json).
+"""Plots of the arithmetic study: one run's accuracy grid, and the summary and figures of
+docs/results/arithmetic.md from the runs of its sweep.
 
-    python -m experiments.arithmetic.plots docs/results/arithmetic_summary.json docs/results
+    XLA_PYTHON_CLIENT_PREALLOCATE=false python -m launch.sweep \
+        --config=experiments/configs/arithmetic.py:figures --workdir=runs/arithmetic --workers=19
+    python -m experiments.arithmetic.plots --runs=runs/arithmetic   # summary and figures
+    python -m experiments.arithmetic.plots                          # figures from the summary
+
+With --runs, every finished run's accuracy_grid.json and eval log (metrics.jsonl) are gathered into
+docs/results/data/arithmetic_summary.json (one entry per run: learned_s0 ... abacus_s2 for addition,
+plain / reverse / pad / pad_reverse for multiplication); the figures are then drawn from that file.
 """
 import json
 import os
-import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from experiments import pages  # noqa: E402
 
 METHODS = ("learned", "random_space", "random_embedding", "randomized", "abacus")
 FORMATS = ("plain", "reverse", "pad", "pad_reverse")
@@ -76,12 +84,43 @@ def multiplication(summary, path):
   plt.close(fig)
 
 
-def main(summary_path, out):
-  with open(summary_path) as f:
-    summary = json.load(f)
+
+
+def run_name(grid: dict) -> str:
+  """A run's key in the summary: `<method>_s<seed>` for addition, the format for multiplication."""
+  formats = grid["format"].split(",")
+  if grid["op"] == "mul":
+    return "_".join(formats)
+  method = "random_space" if "random_space" in formats else grid["pos_encoding"]
+  return f"{method}_s{grid['seed']}"
+
+
+def gather(root: str) -> dict:
+  """Every finished run under `root` (one folder per run, as launch.sweep writes them): its grid
+  (accuracy_grid.json) and its eval log as "curve"."""
+  summary = {}
+  for name in sorted(os.listdir(root)):
+    path = os.path.join(root, name, "accuracy_grid.json")
+    if not os.path.exists(path):
+      continue  # unfinished, or not a run
+    with open(path) as f:
+      run = json.load(f)
+    with open(os.path.join(root, name, "metrics.jsonl")) as f:
+      run["curve"] = [json.loads(line) for line in f if "eval/exact_match" in line]
+    run["workdir"] = name
+    summary[run_name(run)] = run
+  return summary
+
+
+def plot(summary: dict, out: str):
   addition(summary, os.path.join(out, "arithmetic_addition_length.png"))
   multiplication(summary, os.path.join(out, "arithmetic_multiplication.png"))
 
 
+def main(argv=None):
+  pages.summary_command("arithmetic_summary.json", gather, plot, argv,
+                        description=__doc__.splitlines()[0])
+
+
 if __name__ == "__main__":
-  main(*sys.argv[1:])
+  main()

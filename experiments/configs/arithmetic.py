@@ -9,6 +9,9 @@
     python -m experiments.arithmetic \
         --config=experiments/configs/arithmetic.py:pos=abacus,format=reverse_operands+reverse \
         --workdir=runs/abacus
+    # the runs of docs/results/arithmetic.md (addition 5 methods x 3 seeds, multiplication 4 formats):
+    XLA_PYTHON_CLIENT_PREALLOCATE=false python -m launch.sweep \
+        --config=experiments/configs/arithmetic.py:figures --workdir=runs/arithmetic --workers=19
 
 Variant string: the preset `smoke` (a tiny model; knobs given override its sizes), and knobs
 key=value: op, digits (training maximum), eval_digits (grid size), format (`+`-separated, e.g.
@@ -49,3 +52,37 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                        eval_size=64))
     config.eval.samples_per_cell = 8
   return config
+
+
+# The runs of docs/results/arithmetic.md. They used GPT-2's init (std 0.02 for kernels and
+# embeddings), which the defaults no longer build, so every point carries it.
+FIGURES = {"model.init_std": 0.02, "model.embed_std": 0.02, "eval_every": 1000,
+           "checkpoint_every": 100000}
+ADD = "digits=10,eval_digits=15,layers=4,d_model=256,heads=8,steps=4000,batch=128,lr=5e-4"
+MUL = "op=mul,digits=4,eval_digits=4,layers=6,d_model=256,heads=8,steps=4000,batch=128,lr=5e-4"
+# method -> (format, positions) of the addition runs; every method reads reversed operands and answer.
+METHODS = {"learned": ("reverse_operands+reverse", "learned"),
+           "random_space": ("reverse_operands+reverse+random_space", "learned"),
+           "random_embedding": ("reverse_operands+reverse", "random_embedding"),
+           "randomized": ("reverse_operands+reverse", "randomized"),
+           "abacus": ("reverse_operands+reverse", "abacus")}
+FORMATS = ("plain", "reverse", "pad", "pad+reverse")
+
+
+def get_sweep(arg: str | None = None) -> list[dict]:
+  """Sweeps of this study; a point is {"config": variant, "dotted.field": value, ...}.
+
+      add      addition length generalisation: 5 position methods x seeds 0, 1, 2 (15 runs)
+      mul      multiplication formats, 1-4 digits, seed 0 (4 runs)
+      figures  both: every run of docs/results/arithmetic.md (19 runs)
+      smoke    one tiny run per position method
+  """
+  add = [{"config": f"{ADD},seed={seed},format={fmt},pos={pos}", **FIGURES}
+         for seed in (0, 1, 2) for fmt, pos in METHODS.values()]
+  mul = [{"config": f"{MUL},seed=0,format={fmt}", **FIGURES} for fmt in FORMATS]
+  sweeps = {"add": add, "mul": mul, "figures": add + mul,
+            "smoke": [{"config": f"smoke,format=reverse_operands+reverse,pos={pos}"}
+                      for pos in ("learned", "random_embedding", "randomized", "abacus")]}
+  if arg not in sweeps:
+    raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(sweeps)}")
+  return sweeps[arg]

@@ -69,6 +69,12 @@ def get_sweep(arg: str | None = None) -> list[dict]:
 
       python -m launch.sweep --config=experiments/configs/lego.py:depth --workdir=runs/depth
       python -m launch.slurm --config=experiments/configs/lego.py:depth --workdir=runs/depth --submit
+
+  docs/results/lego.md's runs: `default` (the default model, seeds 0-2, and seed 0 on XLA's path),
+  `untied` (tied=False, seeds 0-1 on either path), `compare` (tied and untied LEGO attention, vanilla
+  and conv-QKV, seeds 0-1; read at step 2,500 of the 5,000-step schedule) and `compare_mimic` (the
+  mimicking runs of the comparison: run it with --entry=experiments.lego.mimic). Each point is the
+  whole recipe: the defaults carry every setting those runs used.
   """
   sweeps = {
       "smoke": [{"config": "smoke", "model.num_layers": n} for n in (1, 2)],
@@ -76,6 +82,14 @@ def get_sweep(arg: str | None = None) -> list[dict]:
       "tied": [{"config": f"layers={n},tied={t}"} for n in (2, 4, 6) for t in (False, True)],
       "train_positions": [{"config": f"train_positions={k}"} for k in (2, 4, 6, 8, 12)],
       "seeds": [{"config": f"seed={s}"} for s in range(5)],
+      "default": [{"config": f"seed={s}"} for s in (0, 1, 2)]
+                 + [{"config": "seed=0", "model.kernels": "xla"}],
+      "untied": [{"config": f"tied=False,seed={s}", **k} for s in (0, 1)
+                 for k in ({}, {"model.kernels": "xla"})],
+      "compare": [{"config": f"{m}seed={s}"} for s in (0, 1)
+                  for m in ("", "tied=False,", "attention=vanilla,tied=False,",
+                            "attention=conv_qkv,tied=False,")],
+      "compare_mimic": [{"config": f"mimic,tied=False,seed={s}"} for s in (0, 1)],
   }
   if arg not in sweeps:
     raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(sweeps)}")

@@ -34,8 +34,12 @@ def probe_heatmap(probe: dict, path: str) -> None:
   _save(fig, path)
 
 
-def capacity(points: list[dict], path: str) -> None:
-  """Bits stored vs parameters, a marker per run ({params, bits, label}); 1 and 2 bits/param lines."""
+def capacity(points: list[dict], path: str) -> str:
+  """Bits stored vs parameters, a marker per run ({params, bits, label}); 1 and 2 bits/param lines.
+
+  Log axes while every point stores more than 0 bits; a point at or below 0 (a quantised model
+  that predicts worse than a uniform guess) turns the bits axis symlog, linear within +-10^4 bits
+  and drawn through 0 with a line at 0, so it shows at its value. Returns the bits axis' scale."""
   fig, ax = plt.subplots(figsize=(9, 4))
   params = np.array([p["params"] for p in points], float)
   span = np.geomspace(params.min() / 1.5, params.max() * 1.5)
@@ -44,11 +48,18 @@ def capacity(points: list[dict], path: str) -> None:
   for label in dict.fromkeys(p["label"] for p in points):
     group = [p for p in points if p["label"] == label]
     marker = "x" if label.endswith("int8") else "o"  # int8 sits on float32: keep both visible
-    ax.plot([p["params"] for p in group], [max(p["bits"], 1.0) for p in group], marker, ms=8,
-            label=label)
-  ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="bits of knowledge stored")
+    ax.plot([p["params"] for p in group], [p["bits"] for p in group], marker, ms=8, label=label)
+  yscale = "log" if all(p["bits"] > 0 for p in points) else "symlog"
+  ax.set(xscale="log", xlabel="parameters", ylabel="bits of knowledge stored")
+  if yscale == "log":
+    ax.set_yscale("log")
+  else:
+    ax.set_yscale("symlog", linthresh=1e4)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel("bits stored (symlog; linear in ±10⁴)")
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside: points stay visible
   _save(fig, path)
+  return yscale
 
 
 def extraction(summary: dict, path: str) -> None:

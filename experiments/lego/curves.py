@@ -2,11 +2,13 @@
 runs' own evaluations (metrics.jsonl, 1,024 held-out sentences each), so every model is compared at
 the same training step of the same schedule, whether or not a checkpoint of that step was kept.
 
-    python -m experiments.lego.curves --step=3000 runs/lego runs/lego_s1 runs/lego_cmp/tied_lego_s0 runs/lego_cmp/tied_lego_s1
+    python -m experiments.lego.curves --step=2500 --summary=docs/results/data/lego_compare.json runs/lego_compare/*
 
 Prints accuracy by chain position at --step (seed mean per model) and the first step at which each
-run holds >= 0.95 on each trained position and on all of them; draws lego_compare_by_position.png
-(at --step) and lego_compare_curves.png (positions 2-8 against step, every run) into --figures.
+run holds >= 0.95 on each trained position and on all of them; writes the same per run (with each
+model's size, the parent-clause split at --step, and the seed means) to --summary, the JSON that
+docs/results/lego.md's tables are rendered from; draws <--prefix>_by_position.png (at --step) and
+<--prefix>_curves.png (positions 2-8 against step, every run) into --figures (none when empty).
 """
 import argparse
 import json
@@ -14,11 +16,13 @@ import os
 
 import matplotlib.pyplot as plt
 import ml_collections
+import numpy as np
 
 from experiments.lego.evaluation import markdown_table, plot_positions, variant
 from experiments.runtime.metric_log import read_jsonl
 
 TARGET = 0.95
+GROUPS = ("left", "right", "near", "far")
 
 
 def load(workdir: str) -> dict:
@@ -29,8 +33,57 @@ def load(workdir: str) -> dict:
   curve = {r["step"]: [r[f"eval/accuracy/position_{i}"] for i in range(1, positions + 1)]
            for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
            if "eval/accuracy/position_1" in r}
+  parent = {r["step"]: {g: [r.get(f"eval/accuracy_parent_{g}/position_{i}")
+                            for i in range(2, positions + 1)] for g in GROUPS}
+            for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+            if "eval/accuracy/position_1" in r}
+  minutes = {r["step"]: r["train_seconds"] / 60 for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+             if "eval/accuracy/position_1" in r and "train_seconds" in r}
   return {"workdir": workdir, "variant": variant(ml_collections.ConfigDict(config)),
-          "seed": config["seed"], "curve": curve}
+          "seed": config["seed"], "curve": curve, "parent": parent, "config": config,
+          "minutes": minutes}
+
+
+def model_size(config: dict) -> dict:
+  """Parameters of a run's model, and of one attention layer with its forward FLOPs on one sentence
+  (models.attention.cost)."""
+  from flax import nnx
+
+  from experiments.lego.study import LegoStudy
+  from experiments.runtime import train
+  from models import attention
+  from models.transformer import Transformer, num_params
+  config = ml_collections.ConfigDict(config)
+  study = LegoStudy(config)
+  model = train.resolved_model_config(config, study)
+  layer = attention.cost(model, study.task.seq_len)
+  return {"parameters": num_params(nnx.eval_shape(lambda: Transformer(model, rngs=nnx.Rngs(0)))),
+          "attention_parameters": layer["params"], "attention_flops": layer["flops"]}
+
+
+def summary(runs: list[dict], step: int, trained: int) -> dict:
+  """What docs/results/data/lego_*.json holds: per run its accuracy at `step`, the first step at
+  TARGET on each trained position and on all of them (None: not reached by its last evaluation),
+  its last evaluated step and the parent-clause split at `step`; per model its seeds, size and the
+  seed mean at `step`."""
+  out = {"step": step, "target": TARGET, "trained": trained, "runs": [], "models": {}}
+  for r in runs:
+    positions = range(1, trained + 1)
+    reached = first_step_at_target(r, positions)
+    out["runs"].append({
+        "workdir": r["workdir"], "model": r["variant"], "seed": r["seed"],
+        "path": r["config"]["model"].get("kernels"), "at_step": r["curve"][step],
+        "last_step": max(r["curve"]),
+        "first_step": [first_step_at_target(r, range(p, p + 1)) for p in positions],
+        "first_step_all": reached, "parent": r["parent"].get(step),
+        "train_minutes": [r["minutes"].get(reached), r["minutes"].get(step)]})
+  for r in runs:
+    model = out["models"].setdefault(r["variant"], {"seeds": [], **model_size(r["config"])})
+    model["seeds"].append(r["seed"])
+  for name, model in out["models"].items():
+    model["mean_at_step"] = np.mean([r["at_step"] for r in out["runs"] if r["model"] == name],
+                                    axis=0).tolist()
+  return out
 
 
 def first_step_at_target(run: dict, positions: range) -> int | None:
@@ -56,13 +109,15 @@ def plot_curves(runs: list[dict], positions: range, path: str):
   plt.close(fig)
 
 
-def main():
+def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("workdirs", nargs="+")
   parser.add_argument("--step", type=int, required=True)
   parser.add_argument("--trained", type=int, default=6)
-  parser.add_argument("--figures", default="docs/results")
-  args = parser.parse_args()
+  parser.add_argument("--figures", default="docs/results", help="folder of the PNGs ('': none)")
+  parser.add_argument("--prefix", default="lego_compare", help="the PNGs' file-name prefix")
+  parser.add_argument("--summary", default=None, help="JSON path for summary() (default: none)")
+  args = parser.parse_args(argv)
   runs = [load(w) for w in args.workdirs]
   missing = [r["workdir"] for r in runs if args.step not in r["curve"]]
   if missing:
@@ -79,10 +134,14 @@ def main():
     steps.append(first_step_at_target(r, trained))
     print(f"| {r['variant']} | {r['seed']} | " + " | ".join("-" if s is None else str(s)
                                                           for s in steps) + " |")
-  plot_positions(at_step, "chain", args.trained,
-                 os.path.join(args.figures, "lego_compare_by_position.png"),
-                 f"held-out chains at step {args.step} (trained on positions 1-{args.trained})")
-  plot_curves(runs, range(2, 9), os.path.join(args.figures, "lego_compare_curves.png"))
+  if args.summary:
+    with open(args.summary, "w") as f:
+      json.dump(summary(runs, args.step, args.trained), f, indent=1)
+  if args.figures:
+    plot_positions(at_step, "chain", args.trained,
+                   os.path.join(args.figures, f"{args.prefix}_by_position.png"),
+                   f"held-out chains at step {args.step} (trained on positions 1-{args.trained})")
+    plot_curves(runs, range(2, 9), os.path.join(args.figures, f"{args.prefix}_curves.png"))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""The LEGO model comparison (docs/results/lego.md): evaluates finished `experiments.lego` /
+"""The LEGO model comparison with the shortcut check on trees (experiments/lego/runs.sh): evaluates finished `experiments.lego` /
 `experiments.lego.mimic` runs per chain position, on held-out chains and on tree-shaped sentences
 (the shortcut check), scores their heads, and draws the figures. Trains nothing.
 
     python -m experiments.lego.evaluation evaluate runs/lego_attention/*_s[0-9]* --out=results.json
-    python -m experiments.lego.evaluation report results.json --figures=docs/results
+    python -m experiments.lego.evaluation report results.json --figures=runs/lego_attention
 
 The notebook notebooks/lego_attention.ipynb calls the same functions on one run.
 """
@@ -164,7 +164,7 @@ def main(argv=None):
   evaluate.add_argument("--sentences", type=at_least(1), default=4096)
   report = sub.add_parser("report", help="tables (stdout) and figures from the JSON file")
   report.add_argument("results")
-  report.add_argument("--figures", default="docs/results")
+  report.add_argument("--figures", default=".", help="folder of lego_by_position.png and lego_tree.png")
   report.add_argument("--trained", type=at_least(1), default=6)
   args = parser.parse_args(argv)
   if args.command == "evaluate":

@@ -6,11 +6,16 @@ residual stream at the token of the clause that defines the variable; it is fitt
 sentences and scored on held-out ones.
 
     python -m experiments.lego.flow runs/lego --out=docs/results/lego_flow.png
+
+writes the map to --out and its numbers to --data (default: data/<name>.json beside the PNG, the
+summary docs/results/lego.md's information-flow table is rendered from).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 import jax
 import matplotlib
@@ -21,6 +26,7 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from models.probing import ridge_accuracy  # noqa: E402
+from experiments.lego.evaluation import variant  # noqa: E402
 from experiments.lego.study import LegoStudy  # noqa: E402
 from experiments.runtime import restore  # noqa: E402
 
@@ -81,7 +87,9 @@ def plot_flow(accuracy: np.ndarray, trained: int, path: str, title: str = ""):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("workdir")
-  parser.add_argument("--out", required=True, help="PNG path; the numbers go beside it as .json")
+  parser.add_argument("--out", required=True, help="PNG path")
+  parser.add_argument("--data", default=None,
+                      help="JSON path of the numbers (default: data/<PNG name>.json beside --out)")
   parser.add_argument("--sentences", type=int, default=2048)
   args = parser.parse_args(argv)
   if args.sentences < 1:
@@ -91,8 +99,13 @@ def main(argv=None):
   for layer, row in enumerate(accuracy):
     print(f"{'embed' if layer == 0 else f'layer {layer}':>8}  " + " ".join(f"{a:.2f}" for a in row))
   plot_flow(accuracy, run.study.task.train_positions, args.out, f"{args.workdir} (step {run.step})")
-  with open(args.out.rsplit(".", 1)[0] + ".json", "w") as f:
-    json.dump({"workdir": args.workdir, "step": run.step, "accuracy": accuracy.tolist()}, f)
+  data = args.data or os.path.join(os.path.dirname(args.out), "data",
+                                   os.path.splitext(os.path.basename(args.out))[0] + ".json")
+  os.makedirs(os.path.dirname(data) or ".", exist_ok=True)
+  with open(data, "w") as f:
+    json.dump({"workdir": args.workdir, "step": run.step, "seed": run.config.seed,
+               "model": variant(run.config), "command": " ".join(["python -m experiments.lego.flow", *(argv or sys.argv[1:])]),
+               "sentences": args.sentences, "accuracy": accuracy.tolist()}, f)
 
 
 if __name__ == "__main__":

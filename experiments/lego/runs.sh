@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Regenerates every number and figure in docs/results/lego.md: five models x two seeds on the default
-# LEGO study (n = 12, loss on chain positions 1-6), then their evaluation on held-out chains and on
-# tree-shaped sentences.
+# Five models x two seeds on the LEGO study (n = 12, loss on chain positions 1-6), then their evaluation
+# on held-out chains and on tree-shaped sentences (the shortcut check) and their heads' scores, into
+# $RUNS (results.json, tables.md, lego_by_position.png, lego_tree.png). docs/results/lego.md's
+# comparison uses the sweeps `compare` and `compare_mimic` of experiments/configs/lego.py instead.
 #
 #   bash experiments/lego/runs.sh                       # JOBS runs at a time (default 1)
 #   JOBS=10 PY=python3 bash experiments/lego/runs.sh    # all at once, e.g. on one GPU
 #
 # VARIANT is appended to the config's variant string (e.g. VARIANT=layers=3,d_model=64), EXTRA to every
 # training command (e.g. EXTRA="--config.num_steps=500"), MIMIC_EXTRA to the mimic runs only
-# (e.g. MIMIC_EXTRA="--config.mimic.num_steps=150"). docs/results/lego.md gives the values it used.
+# (e.g. MIMIC_EXTRA="--config.mimic.num_steps=150").
 set -euo pipefail
 RUNS=${RUNS:-runs/lego_attention}
 PY=${PY:-.venv/bin/python}
@@ -27,4 +28,4 @@ for s in $SEEDS; do
   echo "$PY -m experiments.lego --config=$CFG:tied=False,seed=$s$V --config.model.attention=conv_qkv --workdir=$RUNS/conv_qkv_s$s $EXTRA"
 done | xargs -P "$JOBS" -I{} sh -c '{} > "$0/logs/$(echo "{}" | sed "s/.*--workdir=[^ ]*\/\([^ ]*\).*/\1/").log" 2>&1' "$RUNS"
 $PY -m experiments.lego.evaluation evaluate "$RUNS"/*_s[0-9]* --out="$RUNS/results.json"
-$PY -m experiments.lego.evaluation report "$RUNS/results.json" --figures=docs/results | tee "$RUNS/tables.md"
+$PY -m experiments.lego.evaluation report "$RUNS/results.json" --figures="$RUNS" | tee "$RUNS/tables.md"

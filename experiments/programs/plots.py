@@ -1,17 +1,19 @@
-"""Plots of the programs study: one run's accuracy by bucket, and the table, summary and figures of
+"""Plots of the programs study: one run's accuracy by bucket, and the summary and figures of
 docs/results/programs.md from the comparison sweep's runs.
 
     python -m launch.sweep --config=experiments/configs/programs.py:compare --workdir=runs/programs_compare --workers=2
-    python -m experiments.programs.plots runs/programs_compare docs/results
+    python -m experiments.programs.plots --runs=runs/programs_compare   # summary and figures
+    python -m experiments.programs.plots                                # figures from the summary
 
-Reads each run's final evaluation (metrics.jsonl), groups runs by model (attention variant and conv
-kernel), and writes programs_summary.json, programs_table.md (mean ± std over seeds per bucket),
+With --runs, reads each run's final evaluation (metrics.jsonl), groups runs by model (attention
+variant and conv kernel) and writes docs/results/data/programs_summary.json (per model: seeds, exact
+match per seed, mean and sample SD over seeds, overall and per bucket); the figures
 programs_accuracy_by_bucket.png and programs_learning_curves.png (held-out exact match at every
-evaluation, mean ± std over seeds).
+evaluation, mean ± sample SD over seeds) are drawn from that file. The page's tables are rendered
+from it by experiments/programs/tables.py.
 """
 import json
 import os
-import sys
 
 import matplotlib
 import numpy as np
@@ -19,6 +21,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments import pages  # noqa: E402
 from experiments.runtime.metric_log import read_jsonl  # noqa: E402
 
 
@@ -78,48 +81,58 @@ def plot_curves(runs: dict, models: list[str], path: str):
   fig, ax = plt.subplots(figsize=(6, 3.8))
   for m in models:
     curves = [r["curve"] for r in runs.values() if r["model"] == m]
-    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    steps = sorted(set.intersection(*(set(c) for c in curves)), key=int)
     values = np.array([[c[s] for s in steps] for c in curves])
-    ax.errorbar(steps, values.mean(0), yerr=values.std(0), capsize=2, label=m)
+    ax.errorbar(steps, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None,
+                capsize=2, label=m)
   ax.set(xlabel="training step", ylabel="held-out exact match", ylim=(0, 1.02),
-         title="held-out exact match during training (mean ± std over seeds)")
+         title="mean ± sample SD over seeds 0-2")
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
 
 
-def main(root: str, out: str):
-  runs = gather(root)
-  models = [m for m in ORDER if any(r["model"] == m for r in runs.values())]
-  keys = sorted({k for r in runs.values() for k in r["buckets"]},
+COMMAND = ("python -m launch.sweep --config=experiments/configs/programs.py:compare "
+           "--workdir=runs/programs_compare --workers=2")
+
+
+def bucket_keys(runs: dict) -> list[str]:
+  return sorted({k for r in runs.values() for k in r["buckets"]},
                 key=lambda k: tuple(int(x[1:]) for x in k.split("_")))
-  means, stds, summary = {}, {}, {"runs": runs, "models": {}}
-  lines = ["| model | seeds | all | " + " | ".join(k.replace("s", "s=").replace("_d", ", d=")
-                                                 for k in keys) + " |",
-           "| --- | --- | --- | " + " | ".join("---" for _ in keys) + " |"]
+
+
+def summarize(runs: dict) -> dict:
+  """The summary of docs/results/programs.md: every run, and per model its seeds, overall exact
+  match per seed, and mean and sample SD (ddof=1) over seeds, overall and per bucket."""
+  models = [m for m in ORDER if any(r["model"] == m for r in runs.values())]
+  keys = bucket_keys(runs)
+  summary = {"command": COMMAND, "spread": "sample standard deviation over seeds (ddof=1)",
+             "runs": runs, "models": {}}
   for m in models:
-    rs = [r for r in runs.values() if r["model"] == m]
+    rs = sorted((r for r in runs.values() if r["model"] == m), key=lambda r: r["seed"])
     overall = np.array([r["exact_match"] for r in rs])
     per = {k: np.array([r["buckets"][k] for r in rs]) for k in keys}
-    means[m] = {k: float(v.mean()) for k, v in per.items()}
-    stds[m] = {k: float(v.std()) for k, v in per.items()}
-    summary["models"][m] = {"seeds": sorted(r["seed"] for r in rs),
-                            "exact_match": [float(x) for x in overall],
-                            "mean": float(overall.mean()), "std": float(overall.std()),
-                            "buckets_mean": means[m], "buckets_std": stds[m]}
-    cell = lambda v: f"{v.mean():.3f} ± {v.std():.3f}"
-    lines.append(f"| {m} | {len(rs)} | {cell(overall)} | "
-                 + " | ".join(cell(per[k]) for k in keys) + " |")
-  with open(os.path.join(out, "programs_summary.json"), "w") as f:
-    json.dump(summary, f, indent=1)
-  with open(os.path.join(out, "programs_table.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
-  plot_buckets(means, os.path.join(out, "programs_accuracy_by_bucket.png"), errors=stds,
-               title="held-out exact match by bucket (mean ± std over seeds)")
-  plot_curves(runs, models, os.path.join(out, "programs_learning_curves.png"))
-  print("\n".join(lines))
+    summary["models"][m] = {
+        "seeds": [r["seed"] for r in rs], "exact_match": [float(x) for x in overall],
+        "mean": float(overall.mean()), "sd": float(overall.std(ddof=1)),
+        "buckets_mean": {k: float(v.mean()) for k, v in per.items()},
+        "buckets_sd": {k: float(v.std(ddof=1)) for k, v in per.items()}}
+  return summary
 
+
+def plot(summary: dict, out: str):
+  models = summary["models"]
+  plot_buckets({m: s["buckets_mean"] for m, s in models.items()},
+               os.path.join(out, "programs_accuracy_by_bucket.png"),
+               errors={m: s["buckets_sd"] for m, s in models.items()},
+               title="mean ± sample SD over seeds 0-2")
+  plot_curves(summary["runs"], list(models), os.path.join(out, "programs_learning_curves.png"))
+
+
+def main(argv=None):
+  pages.summary_command("programs_summary.json", lambda root: summarize(gather(root)), plot, argv,
+                        description=__doc__.splitlines()[0])
 
 if __name__ == "__main__":
-  main(*sys.argv[1:3])
+  main()

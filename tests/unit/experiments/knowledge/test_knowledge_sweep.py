@@ -100,3 +100,33 @@ def test_a_finished_knowledge_run_is_finished_for_launch_sweep(tmp_path):
   assert run.finished()
   final = results_lib.final_metrics(run.workdir)
   assert final["eval/capacity_int4/bits_per_param"] == results["capacity_int4"]["bits_per_param"]
+
+
+def test_capacity_plot_draws_negative_bits_at_their_value_on_a_symlog_axis(tmp_path):
+  from experiments.knowledge import plots
+  positive = [dict(params=10, bits=5.0, label="a float32"), dict(params=20, bits=9.0, label="a int4")]
+  assert plots.capacity(positive, str(tmp_path / "log.png")) == "log"
+  negative = positive + [dict(params=20, bits=-30.0, label="a int4")]
+  assert plots.capacity(negative, str(tmp_path / "symlog.png")) == "symlog"
+
+
+def test_summary_gathers_finished_sweeps_for_the_page_and_plot_reads_it(tmp_path):
+  for name, bits in (("c100", [5.0, 9.0]), ("c1000", [12.0, 30.0])):
+    (tmp_path / name).mkdir()
+    summary = _summary([10, 20], bits)
+    for s, r in enumerate(summary.values()):
+      r.update(config={"seed": s}, capacity_int4={"bits_per_param": -0.5})
+    (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+  out = tmp_path / "data" / "knowledge_x.json"
+  sweep_report.main(["summary", str(out), str(tmp_path / "c100"), str(tmp_path / "c1000")])
+  data = json.loads(out.read_text())
+  assert list(data["sweeps"]) == ["c100", "c1000"] and data["seeds"] == [0, 1]
+  assert "config" not in data["sweeps"]["c100"]["layers=0"]
+  assert data["command"][0].startswith("python -m experiments.knowledge.sweep_report summary")
+  png = tmp_path / "one.png"
+  sweep_report.main(["plot", str(png), f"{out}:c1000"])
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  points = sweep_report.capacity_points("c", data["sweeps"]["c100"])
+  assert sorted(p["bits"] for p in points if p["label"].endswith("int4")) == [-10.0, -5.0]
+  with pytest.raises(SystemExit):
+    sweep_report.main(["plot", str(png), f"{out}:nope"])
