@@ -1,13 +1,13 @@
 """The repository's text states current facts: no words of how the project was developed.
 
 Code comments, docstrings and docs say what the code does and what was measured (with the commit it
-was measured at), not in which work stop, session or issue it happened; git keeps that history.
+was measured at), not in which round of work or tracker entry it happened; git keeps that history.
 Every text file git tracks (and every new file git does not ignore, so a file not yet committed is
 checked too) is searched for those words; a hit fails with its file:line.
 
 `helper` alone is not searched for: in this code it is an ordinary word (a pool's helper threads,
 helper functions), and telling those apart from the word used about people needs a reader, not a
-regex; only its unambiguous uses about people ("helper session", "helper agent") are.
+regex; only its unambiguous uses about people (the last pattern below) are.
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ THIS = os.path.relpath(os.path.abspath(__file__), ROOT).replace(os.sep, "/")
 
 # Words may wrap onto the next line ("stop\n  25"), so they are separated by any white space.
 DEVELOPMENT_WORDS = [re.compile(p, re.IGNORECASE) for p in (
-    r"\bstop\s+\d+\b",                      # "stop 29"
-    r"\bstops\s+\d+",                       # "stops 20-21"
+    r"\bstop\s+\d+\b",
+    r"\bstops\s+\d+",
     r"\bthis\s+stop\b",
-    r"\bsessions?\b",                       # "this session", "previous sessions"
-    r"\bissues?\s+#?\d+\b",                 # "issue 18", "issue #7"
+    r"\bsessions?\b",
+    r"\bissues?\s+#?\d+\b",
     r"\bwork\s+periods?\b",
     r"\bprevious\s+(stop|session|round)s?\b",
     r"\bhelper\s+(session|agent|engineer)s?\b",
