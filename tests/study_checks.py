@@ -11,3 +11,18 @@ def assert_loss_touches_only_weighted_tokens(study):
   grad = jax.grad(lambda l: study.loss(l, batch)[0])(logits)
   touched = np.abs(np.asarray(grad)).sum(-1) > 0
   np.testing.assert_array_equal(touched, batch["weights"] > 0)
+
+
+def lego_smoke(fields: dict):
+  """The LEGO smoke config with `fields` set: the run the whole-process tests kill and resume."""
+  from experiments.configs.lego import get_config
+  config = get_config("smoke")
+  config.update(fields)
+  return config
+
+
+def train_uninterrupted(config, workdir: str) -> dict:
+  """A LEGO run of `config` trained start to end in this process: what a killed run must equal."""
+  from experiments.lego import LegoStudy
+  from experiments.runtime import train
+  return train.train_and_evaluate(config, workdir, LegoStudy(config), print_fn=lambda *_: None)

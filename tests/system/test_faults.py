@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from experiments.configs.lego import get_config
 from experiments.lego import LegoStudy
 from experiments.runtime import train
 from experiments.runtime.metric_log import read_jsonl
 from tests.paths import ROOT
+from tests.study_checks import lego_smoke, train_uninterrupted
 
 FIELDS = dict(num_steps=24, log_every=3, eval_every=6, checkpoint_every=4)  # records straddle saves
 ARGS = [f"--config.{k}={v}" for k, v in FIELDS.items()]
@@ -53,16 +53,10 @@ entry.run("lego")
 """
 
 
-def _config():
-  config = get_config("smoke")
-  config.update(FIELDS)
-  return config
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-  config, workdir = _config(), tmp_path_factory.mktemp("straight")
-  state = train.train_and_evaluate(config, str(workdir), LegoStudy(config), print_fn=quiet)["state"]
+  workdir = tmp_path_factory.mktemp("straight")
+  state = train_uninterrupted(lego_smoke(FIELDS), str(workdir))["state"]
   return state, _logs(workdir)
 
 
@@ -112,8 +106,7 @@ def _kill_at(proc, prefix: str, delay: float = 0.0, finished_ok: bool = False) -
 
 
 def _rerun(workdir):
-  config = _config()
-  return train.train_and_evaluate(config, str(workdir), LegoStudy(config), print_fn=quiet)
+  return train_uninterrupted(lego_smoke(FIELDS), str(workdir))
 
 
 def _assert_same_run(result, workdir, uninterrupted):
@@ -177,7 +170,7 @@ def test_disk_filling_up_during_a_save_stops_in_one_line_and_the_rerun_resumes(
 
 def test_damaged_checkpoint_names_the_step_and_moving_it_away_resumes_from_the_previous(
     tmp_path, uninterrupted):
-  config = _config()
+  config = lego_smoke(FIELDS)
   train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet, stop_at=12)
   damaged = tmp_path / "checkpoints" / "12"
   files = sorted(p for p in damaged.rglob("*") if p.is_file())

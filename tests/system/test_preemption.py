@@ -10,11 +10,11 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.configs.lego import get_config
 from experiments.lego import LegoStudy
 from experiments.runtime import checkpoints as ckpt_lib
 from experiments.runtime import train
 from tests.paths import ROOT
+from tests.study_checks import lego_smoke, train_uninterrupted
 
 FIELDS = dict(num_steps=40, log_every=1, eval_every=40, checkpoint_every=4)
 ARGS = [f"--config.{k}={v}" for k, v in FIELDS.items()]
@@ -36,18 +36,9 @@ entry.run("lego")
 """
 
 
-def _config():
-  config = get_config("smoke")
-  config.update(FIELDS)
-  return config
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-  config = _config()
-  result = train.train_and_evaluate(config, str(tmp_path_factory.mktemp("straight")),
-                                    LegoStudy(config), print_fn=lambda *_: None)
-  return result["state"]
+  return train_uninterrupted(lego_smoke(FIELDS), str(tmp_path_factory.mktemp("straight")))["state"]
 
 
 def _start(workdir, *extra, code=None, env=None):
@@ -70,7 +61,7 @@ def _read_until(proc, prefix: str) -> list[str]:
 
 
 def _final_state(workdir):
-  config = _config()
+  config = lego_smoke(FIELDS)
   trainer = train.build_trainer(config, LegoStudy(config))
   checkpoints = ckpt_lib.Checkpoints(str(workdir), every=config.checkpoint_every)
   try:
