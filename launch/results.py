@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.runtime.metric_log import read_jsonl  # noqa: E402
+from experiments.runtime.metric_log import DamagedLog, read_jsonl  # noqa: E402
 
 
 def final_metrics(workdir: str) -> dict:
@@ -27,9 +27,13 @@ def collect(runs, root: str, metric: str | None = None) -> str:
   rows = []
   for run in runs:
     status = "finished" if run.finished() else "incomplete"
+    try:
+      metrics = final_metrics(run.workdir)
+    except DamagedLog:  # the run, rerun, names the line
+      metrics, status = {}, "damaged log"
     row = {"run": run.name, "status": status, "config": run.variant or ""}
     row.update({k: v for k, v in run.overrides.items()})
-    row.update(final_metrics(run.workdir))
+    row.update(metrics)
     rows.append(row)
   swept = [k for k in ("config", *dict.fromkeys(k for r in runs for k in r.overrides))
            if len({str(row.get(k, "")) for row in rows}) > 1]

@@ -11,8 +11,9 @@ be repeated (or resumed) by hand. Runs already finished are skipped; results go 
 results.md and a plot of --metric across the sweep (launch/results.py), then to the study's own
 sweep report where experiments.STUDIES names one (the knowledge study's summary.json and plots).
 
-The study is the one whose config file --config names (experiments.STUDIES); a sweep file of its
-own (outside experiments/configs/) names its study with --study.
+The study is the one whose config file --config is (experiments.STUDIES), or the one the file
+names in `STUDY = "name"`, so a copy of a study's config file runs that study wherever it lives;
+--study overrides both.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ import subprocess
 import sys
 
 import experiments
-from experiments.runtime.metric_log import read_jsonl
+from experiments.runtime import train
+from experiments.runtime.metric_log import DamagedLog, read_jsonl
 from launch import results
 from tasks.cli import Parser, at_least
 
@@ -47,12 +49,26 @@ class Run:
     return [python, "-m", self.module, f"--config={config}", f"--workdir={self.workdir}",
             *(f"--config.{k}={v}" for k, v in self.overrides.items())]
 
+  def config(self):
+    """The run's config: the variant's, with the point's fields set."""
+    return point_config(load_config_module(self.config_file), self.variant, self.overrides)
+
   def finished(self) -> bool:
-    """The run logged its final evaluation (written only once the last step is done)."""
+    """The run logged its final evaluation (written only once the last step is done) and, where
+    the workdir holds checkpoints, committed the last one (the log reaches the disk first, so a
+    kill between the two leaves a run to resume). A damaged log is unfinished (the run, rerun,
+    says what is wrong with it)."""
     path = os.path.join(self.workdir, "metrics.jsonl")
-    return os.path.exists(path) and any(
-        r["step"] == self.num_steps and any(k.startswith("eval/") for k in r)
-        for r in read_jsonl(path))
+    checkpoints = os.path.join(self.workdir, "checkpoints")
+    if os.path.isdir(checkpoints) and not os.path.isdir(os.path.join(checkpoints,
+                                                                     str(self.num_steps))):
+      return False
+    try:
+      records = read_jsonl(path) if os.path.exists(path) else []
+    except DamagedLog:
+      return False
+    return any(r["step"] == self.num_steps and any(k.startswith("eval/") for k in r)
+               for r in records)
 
 
 def load_config_module(path: str):
@@ -63,7 +79,8 @@ def load_config_module(path: str):
 
 
 def study_of(config_file: str, study: str | None = None) -> experiments.StudySpec:
-  """Study `study` (a name in experiments.STUDIES), by default the one whose config file it is."""
+  """Study `study` (a name in experiments.STUDIES), by default the config file's own (the study
+  registered with it, or the one its STUDY names)."""
   return experiments.study(study) if study else experiments.study_of_config(config_file)
 
 
@@ -80,15 +97,25 @@ def expand(config_arg: str, root: str, study: str | None = None,
   for i, point in enumerate(configs.get_sweep(arg or None)):
     point = {"config": point} if isinstance(point, str) else dict(point)
     variant = point.pop("config", None)
-    config = configs.get_config(variant)
-    for key, value in point.items():
-      set_field(config, key, value)
     label = ",".join(([variant] if variant else []) + [f"{k}={v}" for k, v in point.items()])
     name = f"{i:03d}_" + re.sub(r"[^A-Za-z0-9.=,_-]", "_", label)
+    config = point_config(configs, variant, point)
+    try:
+      train.validate(config)
+    except ValueError as e:
+      raise ValueError(f"get_sweep: point {label}: {e}") from None
     runs.append(Run(name=name, label=label, workdir=os.path.join(root, name), module=module,
                     config_file=config_file, variant=variant, overrides=point,
                     num_steps=config.num_steps))
   return runs
+
+
+def point_config(configs, variant: str | None, overrides: dict):
+  """A sweep point's config: `configs.get_config(variant)` with the point's fields set."""
+  config = configs.get_config(variant)
+  for key, value in overrides.items():
+    set_field(config, key, value)
+  return config
 
 
 def set_field(config, dotted: str, value) -> None:
@@ -111,13 +138,10 @@ def run_locally(runs: list[Run], workers: int, print_fn=print) -> list[Run]:
   for r in runs:
     if r not in todo:
       print_fn(f"skip {r.name}: finished")
-  cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-  share = max(1, len(cpus) // max(1, workers))
 
   def launch(index_and_run):
     index, run = index_and_run
-    slot = index % workers
-    pin = cpus[slot * share:(slot + 1) * share] if len(cpus) >= workers else []
+    pin = worker_cpus(index % workers, workers)
     prefix = (["taskset", "--cpu-list", ",".join(map(str, pin))]
               if pin and shutil.which("taskset") else [])
     os.makedirs(os.path.dirname(run.workdir) or ".", exist_ok=True)
@@ -129,6 +153,14 @@ def run_locally(runs: list[Run], workers: int, print_fn=print) -> list[Run]:
 
   with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
     return [r for r in pool.map(launch, enumerate(todo)) if r is not None]
+
+
+def worker_cpus(slot: int, workers: int) -> list[int]:
+  """The CPUs worker `slot` of `workers` runs on: an even share of this process's (none, i.e.
+  unpinned, where there are fewer CPUs than workers)."""
+  cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+  share = max(1, len(cpus) // max(1, workers))
+  return cpus[slot * share:(slot + 1) * share] if len(cpus) >= workers else []
 
 
 def main(argv=None) -> int:

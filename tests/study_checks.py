@@ -26,3 +26,28 @@ def train_uninterrupted(config, workdir: str) -> dict:
   from experiments.lego import LegoStudy
   from experiments.runtime import train
   return train.train_and_evaluate(config, workdir, LegoStudy(config), print_fn=lambda *_: None)
+
+
+WALL_CLOCK = ("time", "train_seconds", "steps_per_sec")  # measurements that differ per run
+
+
+def log_records(workdir) -> list[dict]:
+  """A run's metrics.jsonl without its wall-clock fields: what two equal runs share."""
+  import os
+  from experiments.runtime.metric_log import read_jsonl
+  return [{k: v for k, v in r.items() if k not in WALL_CLOCK}
+          for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))]
+
+
+def final_state(config, workdir) -> dict:
+  """The train state of a LEGO run's last checkpoint, which must be its final step's."""
+  from experiments.lego import LegoStudy
+  from experiments.runtime import checkpoints as ckpt_lib
+  from experiments.runtime import train
+  trainer = train.build_trainer(config, LegoStudy(config))
+  checkpoints = ckpt_lib.Checkpoints(str(workdir), every=config.checkpoint_every)
+  try:
+    assert checkpoints.latest_step() == config.num_steps
+    return checkpoints.restore(trainer.abstract_state)
+  finally:
+    checkpoints.close()

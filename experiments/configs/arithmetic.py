@@ -24,6 +24,7 @@ from experiments.configs.common import parse_variant
 from experiments.runtime.train import train_fields
 from models.transformer import model_config
 
+STUDY = "arithmetic"  # the study this file (or a copy of it elsewhere) configures
 PRESETS = ("smoke",)
 KNOBS = dict(op="add", digits=10, eval_digits=15, format="plain", pos="learned", seed=0, layers=6,
              d_model=128, heads=4, steps=5000, batch=128, lr=1e-3)

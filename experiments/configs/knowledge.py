@@ -31,6 +31,7 @@ from experiments.knowledge.quantize import INT4_GROUP_SIZE
 from experiments.runtime.train import train_fields
 from models.transformer import BLOCKS, model_config
 
+STUDY = "knowledge"  # the study this file (or a copy of it elsewhere) configures
 PRESETS = ("smoke", "mixed")
 KNOBS = dict(people=2000, multi=1, permute=False, fullname=False, layers=4, heads=2, head_dim=64,
              exposures=100, qa_epochs=4, batch=64, lr=1e-3, wd=0.1, bios_per_window=2, seed=0,

@@ -23,6 +23,7 @@ from experiments.configs.common import parse_variant
 from experiments.runtime.train import train_fields
 from models.transformer import model_config
 
+STUDY = "programs"  # the study this file (or a copy of it elsewhere) configures
 PRESETS = ("smoke",)
 KNOBS = dict(attention="vanilla", kernel=3, statements=4, depth=2, vars=3, loop_bound=3,
              modulus=10, seed=0, layers=4, d_model=64, heads=4, steps=3000, batch=64, lr=1e-3)

@@ -38,14 +38,20 @@ class Checkpoints:
         save_decision_policy=policy,
         preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
         create=True, cleanup_tmp_directories=True)
+    if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+      raise ValueError(f"workdir: {self.directory} is a file, not a directory of checkpoints; "
+                       "move it away and rerun")
     with _orbax_quiet():
       self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
-  def restore(self, abstract_state):
-    step = self.latest_step()
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def restore(self, abstract_state, step: int | None = None):
+    step = self.latest_step() if step is None else step
     try:
       with _orbax_quiet():
         return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
@@ -82,8 +88,7 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
   path = os.path.join(workdir, "config.json")
   current = json.loads(config.to_json())
   if os.path.exists(path):
-    with open(path) as f:
-      stored = json.load(f)
+    stored = _read_config(path)
     for section in IDENTITY_SECTIONS:
       old, new = stored.get(section, {}), current.get(section, {})
       for key in sorted(set(old) | set(new)):
@@ -96,3 +101,17 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
     with open(tmp, "w") as f:
       json.dump(current, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
+
+
+def _read_config(path: str) -> dict:
+  """The config a workdir's run recorded; one line naming the file if it is damaged."""
+  try:
+    with open(path) as f:
+      stored = json.load(f)
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(s, {}), dict)
+                                               for s in IDENTITY_SECTIONS):
+      raise ValueError("not a config")
+  except ValueError as e:  # bad JSON or bytes that are no text
+    raise ValueError(f"workdir: {path} is damaged ({e}); if this command started the run, delete "
+                     "the file and rerun (it is written again), else use a new workdir") from None
+  return stored

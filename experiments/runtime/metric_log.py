@@ -38,8 +38,8 @@ class MetricWriter:
     if not self.enabled:
       return
     if resume_step is not None and os.path.exists(self._windows_path):
-      with open(self._windows_path) as f:
-        self._windows = {int(k): v for k, v in json.load(f).items() if int(k) <= resume_step}
+      self._windows = {k: v for k, v in _read_windows(self._windows_path).items()
+                       if k <= resume_step}
     keep = -1 if resume_step is None else resume_step
     events_dir = os.path.join(workdir, "tensorboard")
     os.makedirs(events_dir, exist_ok=True)
@@ -88,10 +88,40 @@ class MetricWriter:
       self._jsonl.close()
 
 
+class DamagedLog(ValueError):
+  """A damaged metrics log: one line naming the file (and line) and what to do."""
+
+
 def read_jsonl(path: str) -> list[dict]:
   """The records of a JSONL log; a last line cut short by a kill is not a record."""
-  with open(path) as f:
-    return [json.loads(line) for line in f.read().split("\n")[:-1] if line.strip()]
+  try:
+    with open(path) as f:
+      lines = f.read().split("\n")[:-1]
+  except UnicodeDecodeError as e:
+    raise DamagedLog(f"{path} is damaged ({e}); move it away and rerun (the run then logs "
+                     "afresh from the checkpoint it resumes)") from None
+  records = []
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      record = json.loads(line)
+    except ValueError as e:
+      record = e
+    if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+      raise DamagedLog(f"{path}: line {number} is no metrics record ({str(record)[:80]}); delete "
+                       "or repair that line and rerun")
+    records.append(record)
+  return records
+
+
+def _read_windows(path: str) -> dict[int, list[dict]]:
+  try:
+    with open(path) as f:
+      return {int(k): list(v) for k, v in json.load(f).items()}
+  except (ValueError, TypeError, AttributeError) as e:
+    raise DamagedLog(f"{path} is damaged ({e}); delete it and rerun (the first train record after "
+                     "the resume then averages only the steps after it)") from None
 
 
 def event_files(directory: str) -> list[str]:

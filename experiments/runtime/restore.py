@@ -28,8 +28,9 @@ class Run:
   params: Any  # the pure parameter tree `model` holds, as `train.build_trainer(...).model` takes it
 
 
-def load(workdir: str, study: str, fill_defaults: bool = False) -> Run:
-  """The run of study `study` (a name in experiments.STUDIES) in `workdir`. With `fill_defaults`,
+def load(workdir: str, study: str, fill_defaults: bool = False, step: int | None = None) -> Run:
+  """The run of study `study` (a name in experiments.STUDIES) in `workdir`, at its checkpoint of
+  `step` (default: the latest; `steps` lists those kept). With `fill_defaults`,
   fields of the study's default config that the stored config lacks, because they were added after
   it ran, take their default values."""
   path = os.path.join(workdir, "config.json")
@@ -44,13 +45,26 @@ def load(workdir: str, study: str, fill_defaults: bool = False) -> Run:
   trainer = train.build_trainer(config, study)
   checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every)
   try:
-    step = checkpoints.latest_step()
-    if step is None:
+    kept = checkpoints.all_steps()
+    if not kept:
       raise ValueError(f"workdir: {workdir} holds no checkpoint yet")
-    state = checkpoints.restore(trainer.abstract_state)
+    step = kept[-1] if step is None else step
+    if step not in kept:
+      raise ValueError(f"step: {step}; allowed: the checkpoints kept in {workdir}, "
+                       f"{', '.join(map(str, kept))}")
+    state = checkpoints.restore(trainer.abstract_state, step)
   finally:
     checkpoints.close()
   return Run(config, study, trainer.model(state["params"]), step, state["params"])
+
+
+def steps(workdir: str) -> list[int]:
+  """The steps of the checkpoints kept in `workdir`, oldest first."""
+  checkpoints = ckpt_lib.Checkpoints(workdir, every=1)
+  try:
+    return checkpoints.all_steps()
+  finally:
+    checkpoints.close()
 
 
 def _fill_missing(config, defaults) -> None:

@@ -11,11 +11,14 @@ the batches it would have seen.
 Sharding is configuration (`config.mesh`, `config.sharding_rules`, see sharding.py): the init
 materialises the state already placed, the step is jitted with those placements in and out, and each
 process draws and feeds only its own rows of the global batch. SIGTERM saves a checkpoint and stops.
+While a run trains, its process 0 holds the workdir's lock (workdir_lock.py): one live run per workdir.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import math
 import os
 import re
 import time
@@ -27,10 +30,12 @@ import ml_collections
 import numpy as np
 import optax
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from experiments.runtime import checkpoints as ckpt_lib
 from experiments.runtime import preemption
 from experiments.runtime import sharding as sharding_lib
+from experiments.runtime import workdir_lock
 from experiments.runtime.metric_log import MetricWriter, read_jsonl
 from models import Transformer
 from models.transformer import num_params
@@ -68,24 +73,65 @@ class Study(Protocol):
 TRAIN_FIELDS = dict(
     seed=0, batch_size=128, num_steps=1000, learning_rate=1e-3, warmup_steps=100,
     final_lr_ratio=0.0, weight_decay=0.01, b1=0.9, b2=0.98, grad_clip=1.0,
-    log_every=50, eval_every=250, checkpoint_every=500, eval_size=1024, steps_per_call=1)
+    log_every=50, eval_every=250, checkpoint_every=500, eval_size=1024, steps_per_call=1,
+    checkpoint_keep=3)  # the newest checkpoints kept; more keep a run's history for analysis
 
 
 def train_fields(**overrides) -> dict[str, Any]:
   return {**TRAIN_FIELDS, **sharding_lib.mesh_fields(), **overrides}
 
 
+@dataclasses.dataclass(frozen=True)
+class Bound:
+  """The values a train field allows: from `low` up to `high` (None: no end), each a number or
+  another field's name, and included unless open. A float field must also be finite (a field's
+  kind is its default's in TRAIN_FIELDS)."""
+  low: float | str
+  high: float | str | None = None
+  low_open: bool = False
+  high_open: bool = False
+
+  def limits(self, config) -> tuple[float, float | None]:
+    value = lambda end: config[end] if isinstance(end, str) else end
+    return value(self.low), value(self.high)
+
+  def allows(self, value, config) -> bool:
+    low, high = self.limits(config)
+    if isinstance(value, float) and not math.isfinite(value):
+      return False
+    return ((value > low if self.low_open else value >= low)
+            and (high is None or (value < high if self.high_open else value <= high)))
+
+  def describe(self, field: str, config) -> str:
+    """e.g. ">= 1", "> 0", "0 <= b1 < 1", "0 <= warmup_steps < num_steps=30"."""
+    end = lambda e: f"{e}={config[e]}" if isinstance(e, str) else f"{e}"
+    if self.high is None:
+      return f"{'>' if self.low_open else '>='} {end(self.low)}"
+    return (f"{end(self.low)} {'<' if self.low_open else '<='} {field} "
+            f"{'<' if self.high_open else '<='} {end(self.high)}")
+
+
+# What each train field allows; validate() checks them and the tests generate values just outside.
+TRAIN_BOUNDS = dict(
+    seed=Bound(0), batch_size=Bound(1), num_steps=Bound(1),
+    learning_rate=Bound(0, low_open=True),
+    warmup_steps=Bound(0, "num_steps", high_open=True),  # warmup ends inside the run
+    final_lr_ratio=Bound(0, 1),  # the schedule's end, a fraction of learning_rate
+    weight_decay=Bound(0), b1=Bound(0, 1, high_open=True), b2=Bound(0, 1, high_open=True),
+    grad_clip=Bound(0, low_open=True), log_every=Bound(1), eval_every=Bound(1),
+    checkpoint_every=Bound(1), eval_size=Bound(1), steps_per_call=Bound(1),
+    checkpoint_keep=Bound(1))
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  for name in ("batch_size", "num_steps", "log_every", "eval_every", "checkpoint_every", "eval_size",
-               "steps_per_call"):
-    if config[name] < 1:
-      raise ValueError(f"{name}: {config[name]}; allowed: >= 1")
+  """One line naming the first train field whose value makes no sense, and what it allows."""
+  for name, bound in TRAIN_BOUNDS.items():
+    if not bound.allows(config[name], config):
+      kind = " (finite)" if isinstance(TRAIN_FIELDS[name], float) else ""
+      raise ValueError(f"{name}: {config[name]}; allowed: {bound.describe(name, config)}{kind}")
   if config.eval_size % config.batch_size and config.eval_size > config.batch_size:
     raise ValueError(f"eval_size: {config.eval_size} is not a multiple of "
                      f"batch_size={config.batch_size}")
-  if not 0 <= config.warmup_steps < config.num_steps:
-    raise ValueError(f"warmup_steps: {config.warmup_steps}; allowed: "
-                     f"0..num_steps-1={config.num_steps - 1}")
 
 
 def masked_cross_entropy(logits, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -236,16 +282,33 @@ def eval_set(config, trainer: Trainer) -> list[dict[str, jax.Array]]:
   return [trainer.batch("test", i, size) for i in range(max(1, config.eval_size // size))]
 
 
-class NonFiniteLoss(RuntimeError):
-  pass
-
-
 class SetupError(ValueError):
   """Bad configuration or workdir, found before any training step; reported in one line."""
 
 
 class RunError(RuntimeError):
-  """A fault of the machine during the run (the disk filled up, ...), reported in one line."""
+  """A fault during the run (the disk filled up, the loss diverged, ...), reported in one line."""
+
+
+class NonFiniteLoss(RunError):
+  """The loss became nan or inf: the run diverged."""
+
+
+def _check_finite(loss: float, step: int) -> None:
+  if not np.isfinite(loss):
+    raise NonFiniteLoss(f"loss became {loss} at step {step}")
+
+
+def _after_divergence(config, workdir: str) -> str:
+  """What to rerun after a divergence: gentler optimizer settings, from the last checkpoint."""
+  gentler = (f"a lower --config.learning_rate (now {config.learning_rate:g}), longer "
+             f"--config.warmup_steps (now {config.warmup_steps}) or a smaller --config.grad_clip "
+             f"(now {config.grad_clip:g})")
+  latest = _latest_step(workdir)
+  if latest is None:
+    return f"no checkpoint was saved before it: rerun with {gentler} to start afresh"
+  return (f"rerun with {gentler} to resume from its last checkpoint, step {latest} (or in a new "
+          "workdir to start afresh)")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: Study,
@@ -266,17 +329,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
   try:
     validate(config)
     trainer = build_trainer(config, study)
-    ckpt_lib.check_workdir_config(workdir, config)
-    checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every)
-    start = checkpoints.latest_step()
-    state = trainer.init() if start is None else checkpoints.restore(trainer.abstract_state)
   except ValueError as e:
     raise SetupError(str(e)) from None
+  with _open_workdir(workdir):
+    return _train(config, workdir, study, trainer, print_fn, stop_at, init_params)
+
+
+@contextlib.contextmanager
+def _open_workdir(workdir: str):
+  """Process 0 creates the workdir and holds its lock while the run trains; every process learns
+  whether it could. The processes of a multi-process run are one run sharing one workdir (Orbax
+  writes it collectively), so one lock stands for all of them, and a second run's processes all
+  stop when its process 0 is refused."""
+  lock, error = None, None
+  if jax.process_index() == 0:
+    try:
+      lock = workdir_lock.RunLock(workdir)
+    except ValueError as e:
+      error = str(e)
+  if jax.process_count() > 1 and multihost_utils.broadcast_one_to_all(np.int32(error is not None)):
+    error = error or f"workdir: process 0 could not open {workdir} for training (it says why)"
+  if error is not None:
+    raise SetupError(error)
+  try:
+    yield
+  finally:
+    if lock:
+      lock.release()
+
+
+def _train(config, workdir: str, study: Study, trainer: Trainer, print_fn, stop_at,
+           init_params) -> dict:
+  """train_and_evaluate's run, once the workdir is held."""
+  try:
+    ckpt_lib.check_workdir_config(workdir, config)
+    checkpoints = ckpt_lib.Checkpoints(workdir, every=config.checkpoint_every,
+                                       keep=config.checkpoint_keep)
+    start = checkpoints.latest_step()
+    state = trainer.init() if start is None else checkpoints.restore(trainer.abstract_state)
+    writer = MetricWriter(workdir, resume_step=start)  # damaged logs are found here
+    elapsed = _elapsed_at(workdir, start or 0)
+  except ValueError as e:
+    raise SetupError(str(e)) from None
+  except OSError as e:  # a write failing before the first step (the disk is full, ...)
+    raise RunError(f"{e.strerror or e}: {e.filename or workdir}, before the first step; fix this "
+                   "and rerun") from None
   if start is None and init_params is not None:
     state = _start_from(trainer, state, init_params(trainer))
-  writer = MetricWriter(workdir, resume_step=start)
   resumed, start = start is not None, start or 0
-  elapsed = _elapsed_at(workdir, start)
   evals = eval_set(config, trainer)
   if start == 0:
     n = num_params(trainer.model(state["params"]))
@@ -306,9 +406,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
         if done % config.log_every == 0 or done == config.num_steps:
           train = _mean_metrics(pending)
           pending = []
-          if not np.isfinite(train["loss"]):
-            raise NonFiniteLoss(f"loss became {train['loss']} at step {done}; stopping "
-                                f"(last checkpoint: {checkpoints.latest_step()})")
+          _check_finite(train["loss"], done)
           now = time.perf_counter()
           rate = window_steps / (now - window_start)
           elapsed += now - window_start
@@ -326,6 +424,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
         preempted = any([preempt.reached(s) for s in range(first + 1, done + 1)])
         force = done == end or preempted
         if force or checkpoints.due(done):
+          if pending:  # no checkpoint holds a diverged run
+            _check_finite(_mean_metrics(pending)["loss"], done)
           # the logs reach the disk before the checkpoint commits
           writer.flush(done, _per_step(pending))
           checkpoints.save(done, state, force=force)
@@ -336,6 +436,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, study: S
       preempt.close()
       writer.close()
       checkpoints.close()
+  except NonFiniteLoss as e:
+    raise RunError(f"{e} in {workdir}: the run diverged; {_after_divergence(config, workdir)}"
+                   ) from None
   except (OSError, ValueError) as e:
     reason = _disk_fault(e)
     if reason is None:

@@ -16,13 +16,11 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from experiments.lego import LegoStudy
 from experiments.runtime import train
-from experiments.runtime.metric_log import read_jsonl
 from tests.paths import ROOT
-from tests.study_checks import lego_smoke, train_uninterrupted
+from tests.study_checks import WALL_CLOCK, lego_smoke, log_records, train_uninterrupted
 
 FIELDS = dict(num_steps=24, log_every=3, eval_every=6, checkpoint_every=4)  # records straddle saves
 ARGS = [f"--config.{k}={v}" for k, v in FIELDS.items()]
-VOLATILE = ("time", "train_seconds", "steps_per_sec")  # wall-clock measurements differ per run
 quiet = lambda *_: None
 
 # The LEGO entry point, holding in the evaluation of step HOLD_AT until the file GATE is gone, or
@@ -62,12 +60,11 @@ def uninterrupted(tmp_path_factory):
 
 def _logs(workdir):
   """metrics.jsonl without wall-clock fields, and every scalar TensorBoard reads, in its order."""
-  records = [{k: v for k, v in r.items() if k not in VOLATILE}
-             for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))]
+  records = log_records(workdir)
   events = event_accumulator.EventAccumulator(os.path.join(workdir, "tensorboard"))
   events.Reload()
   scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)]
-             for tag in events.Tags()["scalars"] if tag not in VOLATILE}
+             for tag in events.Tags()["scalars"] if tag not in WALL_CLOCK}
   return records, scalars
 
 

@@ -1,6 +1,7 @@
 """Real signals to real training processes: SIGTERM checkpoints and exits cleanly, SIGKILL (even in the
-middle of a checkpoint save) leaves the last complete checkpoint, and restarts end where an
-uninterrupted run ends, bit for bit."""
+middle of a checkpoint save) leaves the last complete checkpoint and a lock that does not block the
+rerun, restarts end where an uninterrupted run ends, bit for bit, and a second run on a live run's
+workdir is refused."""
 import os
 import signal
 import subprocess
@@ -10,11 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.lego import LegoStudy
-from experiments.runtime import checkpoints as ckpt_lib
-from experiments.runtime import train
 from tests.paths import ROOT
-from tests.study_checks import lego_smoke, train_uninterrupted
+from tests.study_checks import final_state, lego_smoke, train_uninterrupted
 
 FIELDS = dict(num_steps=40, log_every=1, eval_every=40, checkpoint_every=4)
 ARGS = [f"--config.{k}={v}" for k, v in FIELDS.items()]
@@ -61,14 +59,7 @@ def _read_until(proc, prefix: str) -> list[str]:
 
 
 def _final_state(workdir):
-  config = lego_smoke(FIELDS)
-  trainer = train.build_trainer(config, LegoStudy(config))
-  checkpoints = ckpt_lib.Checkpoints(str(workdir), every=config.checkpoint_every)
-  try:
-    assert checkpoints.latest_step() == config.num_steps
-    return checkpoints.restore(trainer.abstract_state)
-  finally:
-    checkpoints.close()
+  return final_state(lego_smoke(FIELDS), workdir)
 
 
 def _assert_same_state(a, b):
@@ -120,5 +111,22 @@ def test_sigkills_at_arbitrary_moments_then_restart_end_the_same(tmp_path, unint
     _read_until(proc, kill_after)
     proc.kill()
     proc.wait()
+    assert (tmp_path / "run.lock").exists()  # the killed run's lock does not block the rerun
   _run_to_end(tmp_path)
+  assert not (tmp_path / "run.lock").exists()
+  _assert_same_state(_final_state(tmp_path), uninterrupted)
+
+
+def test_a_second_run_on_a_live_runs_workdir_is_refused_naming_the_first(tmp_path, uninterrupted):
+  first = _start(tmp_path)
+  _read_until(first, "step 5/")
+  first.send_signal(signal.SIGSTOP)  # paused, still alive: it cannot end before the second starts
+  second = _start(tmp_path)
+  _, err = second.communicate()
+  first.send_signal(signal.SIGCONT)
+  assert second.returncode == 2
+  assert err.count("\n") == 1 and err.startswith(
+      f"error: workdir: {tmp_path} is in use by the run of pid {first.pid} on host "), err
+  out, err = first.communicate()
+  assert first.returncode == 0, err
   _assert_same_state(_final_state(tmp_path), uninterrupted)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from launch import sweep
+from launch import results, sweep
 from tests.paths import ROOT
 
 SMOKE = "experiments/configs/lego.py:smoke"
@@ -33,6 +33,48 @@ def test_bad_sweep_fails_in_one_line(tmp_path, config, expected):
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+
+
+def test_a_sweep_file_outside_the_configs_runs_the_study_it_names(tmp_path):
+  copy = tmp_path / "my_sweeps.py"
+  source = open(os.path.join(ROOT, "experiments", "configs", "lego.py")).read()
+  copy.write_text(source)
+  runs = sweep.expand(f"{copy}:smoke", str(tmp_path / "runs"))
+  assert [r.command(python="python")[:4] for r in runs] == 2 * [
+      ["python", "-m", "experiments.lego", f"--config={copy}:smoke"]]
+  copy.write_text(source.replace('STUDY = "lego"', 'STUDY = "lgo"'))
+  with pytest.raises(ValueError, match=r"names no study \(STUDY = 'lgo'\); set STUDY in it to one "
+                                       r"of lego, .*, or name the study with --study"):
+    sweep.expand(f"{copy}:smoke", str(tmp_path / "runs"))
+  assert sweep.expand(f"{copy}:smoke", str(tmp_path / "runs"), study="lego")[0].module == (
+      "experiments.lego")
+
+
+def test_a_sweep_point_with_an_impossible_value_fails_before_any_run(tmp_path):
+  sweeps = tmp_path / "sweeps.py"
+  sweeps.write_text(open(os.path.join(ROOT, "experiments", "configs", "lego.py")).read()
+                    + "\ndef get_sweep(arg):\n  return [{'config': 'smoke', 'learning_rate': -1.0}]\n")
+  with pytest.raises(ValueError) as error:
+    sweep.expand(f"{sweeps}:any", str(tmp_path / "runs"))
+  assert str(error.value) == ("get_sweep: point smoke,learning_rate=-1.0: learning_rate: -1.0; "
+                              "allowed: > 0 (finite)")
+
+
+def test_a_run_is_finished_once_its_final_evaluation_and_checkpoint_are_on_disk(tmp_path):
+  run = sweep.expand(SMOKE, str(tmp_path))[0]
+  os.makedirs(os.path.join(run.workdir, "checkpoints", "15"))
+  log = os.path.join(run.workdir, "metrics.jsonl")
+  with open(log, "w") as f:
+    f.write('{"step": 30, "eval/accuracy/trained": 0.5}\n')
+  assert not run.finished()  # killed between the log's flush and the last checkpoint's commit
+  os.makedirs(os.path.join(run.workdir, "checkpoints", "30"))
+  assert run.finished()
+  with open(log, "a") as f:
+    f.write("garbage\n")
+  assert not run.finished()  # a damaged log: the rerun names its line
+  results.collect([run], str(tmp_path))
+  with open(tmp_path / "results.csv") as f:
+    assert next(csv.DictReader(f))["status"] == "damaged log"
 
 
 def test_unknown_field_in_a_sweep_point_is_named():

@@ -85,10 +85,13 @@ def _cli(*args, workdir):
     (["--config.task.num_vars=27"], "task.num_vars: 27 is out of range"),
     (["--config.task.group=q8"], "task.group: unknown group 'q8'"),
     (["--config.steps_per_call=0"], "steps_per_call: 0; allowed: >= 1"),
+    (["--config.learning_rate=-1"], "learning_rate: -1.0; allowed: > 0 (finite)"),
+    (["--config.b1=1.0"], "b1: 1.0; allowed: 0 <= b1 < 1 (finite)"),
+    (["--config.model.dtype=float8"], "model.dtype: unknown 'float8'; allowed: float32, bfloat16"),
 ])
 def test_bad_input_fails_in_one_line(tmp_path, args, expected):
   result = _cli(*args, workdir=tmp_path)
-  assert result.returncode != 0
+  assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and expected in lines[0], result.stderr
   assert not os.path.exists(tmp_path / "checkpoints")
@@ -180,3 +183,52 @@ def test_steps_per_call_log_and_resume_like_single_steps(tmp_path):
   log = lambda d: [{k: v for k, v in r.items() if k not in wall_clock}
                    for r in read_jsonl(d / "metrics.jsonl")]
   assert log(tmp_path / "a") == log(tmp_path / "b")
+
+
+def _one_line(result, status: int) -> str:
+  assert result.returncode == status, result.stderr
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+  return lines[0]
+
+
+def test_a_diverging_run_stops_in_one_line_naming_the_step_the_checkpoint_and_what_to_try(tmp_path):
+  line = _one_line(_cli("--config.learning_rate=1e6", "--config.checkpoint_every=2",
+                        "--config.log_every=2", workdir=tmp_path), status=1)
+  assert line.startswith("error: loss became nan at step ") and "the run diverged" in line, line
+  step = int(line.split("at step ")[1].split()[0])
+  latest = max(int(n) for n in os.listdir(tmp_path / "checkpoints") if n.isdigit())
+  assert latest < step
+  assert f"resume from its last checkpoint, step {latest}" in line, line
+  assert "a lower --config.learning_rate (now 1e+06)" in line, line
+
+
+def test_damaged_workdir_files_are_named_in_one_line(tmp_path):
+  config = _smoke(num_steps=15)
+  train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  records = (tmp_path / "metrics.jsonl").read_text().splitlines(keepends=True)
+  (tmp_path / "metrics.jsonl").write_text("".join(records[:1] + ["{not json\n"] + records[1:]))
+  line = _one_line(_cli(workdir=tmp_path), status=2)
+  assert line == (f"error: {tmp_path}/metrics.jsonl: line 2 is no metrics record (Expecting "
+                  "property name enclosed in double quotes: line 1 column 2 (char 1)); delete or "
+                  "repair that line and rerun"), line
+  (tmp_path / "metrics_window.json").write_text("[1]")
+  with pytest.raises(train.SetupError, match=f"^{tmp_path}/metrics_window.json is damaged .*; "
+                                             "delete it and rerun"):
+    train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  (tmp_path / "checkpoints").rename(tmp_path / "moved")
+  (tmp_path / "checkpoints").write_text("")
+  with pytest.raises(train.SetupError, match=f"^workdir: {tmp_path}/checkpoints is a file, not a "
+                                             "directory of checkpoints; move it away and rerun$"):
+    train.train_and_evaluate(config, str(tmp_path), LegoStudy(config), print_fn=quiet)
+  (tmp_path / "config.json").write_text("{\n")
+  line = _one_line(_cli(workdir=tmp_path), status=2)
+  assert line.startswith(f"error: workdir: {tmp_path}/config.json is damaged ("), line
+  assert line.endswith("if this command started the run, delete the file and rerun (it is written "
+                       "again), else use a new workdir"), line
+
+
+def test_a_workdir_that_is_a_file_is_refused_in_one_line(tmp_path):
+  (tmp_path / "run").write_text("")
+  line = _one_line(_cli(workdir=tmp_path / "run"), status=2)
+  assert line == f"error: workdir: {tmp_path}/run is a file, not a directory; choose another --workdir"
