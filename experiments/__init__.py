@@ -9,6 +9,7 @@ and imported only when asked for, so importing this package imports no study (no
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import importlib.util
@@ -46,6 +47,8 @@ STUDIES = {spec.name: spec for spec in (
               "experiments.configs.arithmetic", "experiments.arithmetic"),
     StudySpec("knowledge", "experiments.knowledge:make_study", "experiments.configs.knowledge",
               "experiments.knowledge", sweep_report="experiments.knowledge.sweep_report:report"),
+    StudySpec("manipulation", "experiments.knowledge.manipulation:ManipulationPretrain",
+              "experiments.configs.manipulation", "experiments.knowledge.manipulation"),
     StudySpec("programs", "experiments.programs:ProgramsStudy", "experiments.configs.programs",
               "experiments.programs"),
 )}
@@ -58,12 +61,27 @@ def study(name: str) -> StudySpec:
 
 
 def study_of_config(path: str) -> StudySpec:
-  """The study whose config file `path` is."""
+  """The study whose config file `path` is, or whose name the file's `STUDY = "name"` gives (so a
+  copy of a study's config file, wherever it lives, runs that study)."""
   for spec in STUDIES.values():
     if os.path.exists(path) and os.path.samefile(path, spec.config_file):
       return spec
-  raise ValueError(f"--config: {path} is no study's config file; name its study with --study "
-                   f"({', '.join(STUDIES)})")
+  name = _declared_study(path)
+  if name not in STUDIES:
+    raise ValueError(f"--config: {path} names no study (STUDY = {name!r}); set STUDY in it to one "
+                     f"of {', '.join(STUDIES)}, or name the study with --study")
+  return STUDIES[name]
+
+
+def _declared_study(path: str):
+  """The value of a config file's module-level `STUDY = "..."`, read without running the file."""
+  with open(path) as f:
+    tree = ast.parse(f.read(), path)
+  for node in tree.body:
+    if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        and any(isinstance(t, ast.Name) and t.id == "STUDY" for t in node.targets)):
+      return node.value.value
+  return None
 
 
 def _load(target: str):

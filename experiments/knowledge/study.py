@@ -65,6 +65,20 @@ class _Biographies:
         plots.probe_heatmap(results["probe"], os.path.join(workdir, "p_probe.png"))
 
 
+def people_halves(task, seed: int, splits: tuple[str, str], step: int, batch_size: int, rows=None):
+  """An eval batch of `task`: half its rows from splits[0] (P_train people, is_test 0), half from
+  splits[1] (P_test people, is_test 1), one question per row."""
+  sizes = [batch_size // 2, batch_size - batch_size // 2]
+
+  def questions(split, is_test):
+    def draw(part):
+      out = task.batch(seed, split, step, sizes[is_test], part)
+      return {**out, "is_test": np.full(len(out["inputs"]), is_test, np.int32)}
+    return draw
+
+  return rows_lib.stack([questions(split, i) for i, split in enumerate(splits)], sizes, rows)
+
+
 class KnowledgeStudy(_Biographies):
   """bioS for the train loop; `stage` picks the training stream, eval is QA exact match."""
 
@@ -79,16 +93,7 @@ class KnowledgeStudy(_Biographies):
   def batch(self, split, step, batch_size, rows=None):
     if split == "train":
       return self.task.batch(self.seed, self.train_split, step, batch_size, rows)
-    # Eval: half P_train, half P_test questions, one per row.
-    sizes = [batch_size // 2, batch_size - batch_size // 2]
-
-    def questions(people, is_test):
-      def draw(part):
-        qa = self.task.batch(self.seed, people, step, sizes[is_test], part)
-        return {**qa, "is_test": np.full(len(qa["inputs"]), is_test, np.int32)}
-      return draw
-
-    return rows_lib.stack([questions("qa_train", 0), questions("qa_test", 1)], sizes, rows)
+    return people_halves(self.task, self.seed, ("qa_train", "qa_test"), step, batch_size, rows)
 
   def eval_sums(self, logits, batch):
     """Teacher-forced exact match per row: equal to greedy generation's exact match, since greedy

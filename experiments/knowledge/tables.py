@@ -296,6 +296,7 @@ def findings(load) -> str:
   top = {k: [dense[w] / statistics.mean(b) for w, label, b, _ in moe_rows if label.endswith(k)]
          for k in ("top-1", "top-2")}
   junk_bits = _junk_bits(load)
+  retrieval = _mean_p_test(_manipulation_runs(load), "retrieval", "no CoT")
   cut = [b[0] / x for b in junk_bits.values() for x in b[1:3]]
   domain_left = [b[0] / x for b in junk_bits.values() for x in b[3:]]
   single, multi, mixed = ext["single"], ext["multi5 + permute"], ext["mixed (single)"]
@@ -312,8 +313,10 @@ def findings(load) -> str:
        "single: not on the name; multi5 + permute: on the name",
        f"single: at most {max(probe[0]):.2f} at the name; multi5 + permute: majority-class level "
        "at every position (1 seed)", "not", "`extraction`", "–"],
-      ["3.2 retrieval, classification, comparison, inverse search", "see STUDIES.md", "–",
-       "not run", "–", "–"],
+      ["3.2 retrieval, classification, comparison, inverse search", "see STUDIES.md",
+       f"P_test retrieval {retrieval:.2f} at N = 300 (GPT2-2-2, CPU); the rest untested there "
+       "(knowledge_manipulation.md)", "holds" if retrieval >= 0.8 else "not",
+       f"`{MANIPULATION_HEADLINE}` (manipulation.py)", "knowledge_manipulation.png"],
       ["3.3 ~1 bit/param at 100 exposures", "~1",
        f"{_range(fast)} at lr 1e-2; {_range(slow)} at lr 1e-3 (bioD, GPT2-1/2/4-1, 1 seed)",
        "holds", "`capacity100_biod_fast`", "knowledge_capacity.png"],
@@ -347,7 +350,7 @@ def findings(load) -> str:
       'far fewer people and parameters (untested)',
       'untested: scale, one QA share, 4 QA epochs',
       "untested: 2,000 probe-training people for 100-300 classes; a code a linear probe misses",
-      '–',
+      "–" if retrieval >= 0.8 else "P_test retrieval fails at every CPU scale tried",
       'only at lr 1e-2: lr 1e-3 leaves these small models training-limited',
       "training-limited: under half the data's bits stored, more exposures still add",
       '–',
@@ -359,4 +362,141 @@ def findings(load) -> str:
   ]
   rows = [row + [reason] for row, reason in zip(rows, reasons)]
   return _table(["finding (Part)", "published", "ours", "verdict", "sweep", "plot",
+                 "why it differs"], rows)
+
+
+# -- Part 3.2: knowledge manipulation (docs/results/knowledge_manipulation.md) --------------------
+
+MANIPULATION = "knowledge_manipulation.json"
+MANIPULATION_SCALE = "knowledge_manipulation_scale.json"
+MANIPULATION_HEADLINE = "cpu_e1000"  # the sweep the findings, subtasks and plot read
+MANIPULATION_COLUMNS = ("no CoT", "CoT in training", "CoT in training and inference")
+# The published pattern per kind, in MANIPULATION_COLUMNS' order, and the chance level on P_test.
+MANIPULATION_PUBLISHED = {"retrieval": ("high", "–", "–"),
+                          "classification": ("~chance", "~chance", "high"),
+                          "comparison": ("~chance", "~chance", "high"),
+                          "inverse": ("~0", "~0", "~0")}
+CHANCE = {"retrieval": "~0", "classification": "0.5", "comparison": "0.5", "inverse": "~0"}
+
+
+def _manipulation_runs(load, sweep: str = MANIPULATION_HEADLINE) -> list[dict]:
+  return list(load(MANIPULATION)["sweeps"][sweep].values())
+
+
+def _manipulation_cell(runs: list[dict], key: str, column: str) -> str:
+  """Mean over runs (each run's figure after it) of `key` in one column, "–" where no run has it."""
+  from experiments.knowledge.manipulation import columns
+  cells = [r[stage].get(f"{key}/{form}") for r in runs
+           for stage, form in [columns(r).get(column, (None, None))] if stage]
+  values = [v for v in cells if v is not None]
+  if not values:
+    return "–"
+  each = " / ".join(f"{v:.3f}" for v in values)
+  return f"**{statistics.mean(values):.3f}**" + (f" ({each})" if len(values) > 1 else "")
+
+
+def manipulation_kinds(load, sweep: str = MANIPULATION_HEADLINE) -> str:
+  """P_test (and P_train) exact match per kind and column, against the published pattern."""
+  runs = _manipulation_runs(load, sweep)
+  rows = []
+  for kind, published in MANIPULATION_PUBLISHED.items():
+    for split in ("P_test", "P_train"):
+      rows.append([kind, split, " / ".join(published) if split == "P_test" else "–",
+                   CHANCE[kind] if split == "P_test" else "–",
+                   *(_manipulation_cell(runs, f"{split}/{kind}", c) for c in MANIPULATION_COLUMNS)])
+  return _table(["kind", "people", "published (no CoT / CoT train / CoT train + test)", "chance",
+                 *MANIPULATION_COLUMNS], rows)
+
+
+def manipulation_kinds_e300(load) -> str:
+  """The same at 300 exposures (cpu)."""
+  return manipulation_kinds(load, "cpu")
+
+
+def manipulation_kinds_lr3e3(load) -> str:
+  """The same at pretraining lr 3e-3 (cpu_lr3e-3), where P_test retrieval is at chance."""
+  return manipulation_kinds(load, "cpu_lr3e-3")
+
+
+def manipulation_subtasks(load) -> str:
+  """P_test exact match per subtask; the chain of thought's own accuracy where it has one."""
+  from tasks.manipulation import SUBTASKS
+  runs = _manipulation_runs(load)
+  rows = [[kind, subtask, *(_manipulation_cell(runs, f"P_test/{kind}/{subtask}", c)
+                            for c in MANIPULATION_COLUMNS)]
+          for kind, subtasks in SUBTASKS.items() for subtask in subtasks]
+  rows = [row for row in rows if set(row[2:]) != {"–"}]  # subtasks the runs never asked
+  rows += [[kind, f"its chain of thought stated right ({split})", "–", "–",
+            _stated(runs, split, kind)]
+           for split in ("P_test", "P_train") for kind in ("retrieval", "classification",
+                                                            "comparison")]
+  return _table(["kind", "subtask", *MANIPULATION_COLUMNS], rows)
+
+
+def _stated(runs: list[dict], split: str, kind: str) -> str:
+  """Mean over runs of the share of chains of thought stated right (CoT prompt)."""
+  values = [r["finetune_mixed"][f"{split}/{kind}/cot_stated"] for r in runs
+            if "finetune_mixed" in r]
+  return f"**{statistics.mean(values):.3f}**" if values else "–"
+
+
+def manipulation_scale(load) -> str:
+  """The search for a CPU scale where P_test retrieval is high: each try, one change at a time."""
+  tries = load(MANIPULATION_SCALE)["tries"]
+  return _table(["try", "change (from the try before)", "measure", "P_train", "P_test",
+                 "minutes (one shared core)"],
+                [[i + 1, t["change"], t["measure"], f"{t['P_train']:.3f}", f"**{t['P_test']:.3f}**",
+                  t["minutes"]] for i, t in enumerate(tries)])
+
+
+def manipulation_scale_commands(load) -> str:
+  """Each try's command, as a code block."""
+  tries = load(MANIPULATION_SCALE)["tries"]
+  return "\n".join(["```bash", *(f"# try {i + 1}\n{t['command']}" for i, t in enumerate(tries)),
+                    "```"]) + "\n"
+
+
+def _mean_p_test(runs: list[dict], kind: str, column: str) -> float | None:
+  from experiments.knowledge.manipulation import columns
+  values = [r[columns(r)[column][0]][f"P_test/{kind}/{columns(r)[column][1]}"] for r in runs
+            if column in columns(r)]
+  return statistics.mean(values) if values else None
+
+
+def manipulation_findings(load) -> str:
+  """The published claims against ours, with a verdict each, by these rules: retrieval holds at
+  P_test >= 0.8; "near chance without CoT" holds within 0.1 of 0.5 in both columns without CoT at
+  inference; "CoT in training and inference makes it work" holds at >= 0.8, partly when it beats the
+  columns without CoT at inference by >= 0.1; inverse holds at <= 0.05 in every column."""
+  runs = _manipulation_runs(load)
+  cell = lambda kind, column: _mean_p_test(runs, kind, column)
+  retrieval = cell("retrieval", "no CoT")
+  no_fact = retrieval < 0.8
+  sweeps = f"`{MANIPULATION_HEADLINE}`"
+  seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+  why_small = "P_test retrieval fails at this scale (first row): no stored fact to use"
+  trivial = "holds trivially: no P_test fact is retrievable here (first row)"
+  rows = [["3.2 retrieval works on P_test", "high", f"{retrieval:.3f} ({seeds})",
+           "holds" if not no_fact else "not", sweeps, "knowledge_manipulation.png",
+           "–" if not no_fact else "training-limited (pretraining lr 1e-2 over 3e-3 lifted it, scale "
+           "table); more steps, people or width untested"]]
+  for kind in ("classification", "comparison"):
+    direct = [cell(kind, c) for c in MANIPULATION_COLUMNS[:2]]
+    cot = cell(kind, MANIPULATION_COLUMNS[2])
+    near = all(v is not None and abs(v - 0.5) <= 0.1 for v in direct)
+    rows.append([f"3.2 {kind} near chance without CoT at inference (even with CoT in training)",
+                 "~0.5", " / ".join(f"{v:.3f}" for v in direct) + f" ({seeds})",
+                 "holds" if near else "not", sweeps, "knowledge_manipulation.png",
+                 trivial if near and no_fact else "–" if near else "untested"])
+    best = max(direct)
+    verdict = "holds" if cot >= 0.8 else "partly" if cot >= best + 0.1 else "not"
+    rows.append([f"3.2 {kind} works with CoT in training and inference", "high",
+                 f"{cot:.3f} ({seeds})", verdict, sweeps, "knowledge_manipulation.png",
+                 "–" if verdict == "holds" else why_small if no_fact else "untested"])
+  inverse = [cell("inverse", c) for c in MANIPULATION_COLUMNS if cell("inverse", c) is not None]
+  rows.append(["3.2 inverse search near 0 whatever the prompt", "~0",
+               " / ".join(f"{v:.3f}" for v in inverse) + f" ({seeds})",
+               "holds" if max(inverse) <= 0.05 else "not", sweeps, "knowledge_manipulation.png",
+               "untested" if max(inverse) > 0.05 else trivial if no_fact else "–"])
+  return _table(["finding (Part)", "published", "ours (P_test)", "verdict", "sweep", "plot",
                  "why it differs"], rows)

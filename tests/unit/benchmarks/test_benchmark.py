@@ -77,7 +77,8 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
   assert "float32 matmul ceiling" in table and "greedy decoding" in table
   assert result["matmul_ceiling"]["gflops"] > 0
   assert [r["model"] for r in result["train"]] == [
-      "lego_default", "arithmetic_default", "knowledge_default", "programs_default",
+      "lego_default", "arithmetic_default", "knowledge_default", "manipulation_default",
+      "programs_default",
       "lego_encoder", "decoder"]
   for row in result["train"] + result["attention"]:
     assert row["tokens_per_s"] > 0 and row["spread"] >= 0 and len(row["times_s"]) == 3
