@@ -1,12 +1,13 @@
 """Attention: the attention modules, selected by name (`model.attention`), and their math.
 
 Every variant is a module with one signature,
-    (x, positional, positions, key_mask, capture, tokens=None, cache=None)
+    (x, positional, positions, key_mask, capture, tokens=None, cache=None, heads=None)
         -> (output [B, T, d], weights [B, H, T, T] or None, cache or None)
 and each has a fast path and a reference path that records its weights (`capture=True`). `tokens`
 [B, T] are the input ids: only variants whose fixed patterns depend on token identity read them.
 `cache` (a `Cache`, for decoding) holds the keys and values of the tokens so far; vanilla
-attention reads and extends it, and the other variants take none.
+attention reads and extends it, and the other variants take none. `heads`, when given, maps the
+heads' outputs [B, T, H, head_dim] before the output projection (models/interventions.py).
 
   vanilla   learned softmax(q k^T) heads
   lego      the first heads follow fixed patterns (manipulation: a local kernel; association:
@@ -71,8 +72,11 @@ def split_heads(y):
   return tuple(part.squeeze(-3) for part in jnp.split(y, y.shape[-3], axis=-3))
 
 
-def merge_heads(y, kernel):
-  """y [B, T, heads, head_dim] through the output kernel [heads, head_dim, d]: [B, T, d]."""
+def merge_heads(y, kernel, heads=None):
+  """y [B, T, heads, head_dim], mapped by `heads` if given, through the output kernel [heads,
+  head_dim, d]: [B, T, d]."""
+  if heads is not None:
+    y = heads(y)
   h, k, d = kernel.shape
   return ops.dense(y.reshape(*y.shape[:-2], h * k), kernel.reshape(h * k, d).astype(y.dtype))
 
@@ -154,13 +158,13 @@ class Attention(nnx.Module):
     return split_heads(packed_heads(x, self.qkv[...]))
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None,
-               cache=None):
+               cache=None, heads=None):
     if self.PACKABLE and not positional.ROTATES and not capture and cache is None:
       # nothing (a rotation, a convolution, a cache) comes between the projection and attention
       y = ops.self_attention(packed_heads(x, self.qkv[...]), split_heads, causal=self.causal,
                              key_mask=key_mask, bias=positional.bias(positions),
                              kernels=self.kernels)
-      return merge_heads(y, self.out[...]), None, None
+      return merge_heads(y, self.out[...], heads), None, None
     q, k, v = self.project(x, key_mask)
     q, k = positional.rotate(q, k, positions)
     causal, bias = self.causal, positional.bias(positions)
@@ -170,7 +174,7 @@ class Attention(nnx.Module):
       causal, bias = False, positional.bias(positions, cache.positions)
     y, weights = _attend(q, k, v, causal=causal, key_mask=key_mask, bias=bias, capture=capture,
                          kernels=self.kernels)
-    return merge_heads(y, self.out[...]), weights, cache
+    return merge_heads(y, self.out[...], heads), weights, cache
 
 
 def _out_projection(config, rngs: nnx.Rngs) -> nnx.Param:
@@ -259,7 +263,7 @@ class LegoAttention(nnx.Module):
     return [part.reshape(*x.shape[:-1], n, head_dim) for part, n in zip(parts, heads)]
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None,
-               cache=None):
+               cache=None, heads=None):
     v_fixed, v_learned, *qk = self.project(x)
     ys, weights = [], []
     if self.fixed:
@@ -278,7 +282,7 @@ class LegoAttention(nnx.Module):
       weights.append(w)
     y = jnp.concatenate(ys, axis=2)
     weights = jnp.concatenate(weights, axis=1) if capture else None
-    return merge_heads(y, self.out[...]), weights, None
+    return merge_heads(y, self.out[...], heads), weights, None
 
 
 VARIANTS = {"vanilla": Attention, "lego": LegoAttention, "conv_qkv": ConvQKVAttention}

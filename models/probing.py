@@ -4,8 +4,11 @@ scores that say which pattern each head follows.
     probes = probing.probe(model, tokens)
     probes["layer_0/head_1/attention"]   # [batch, query, key]
     probes["layer_0/residual"]           # [batch, length, d_model], after the block
+    probes["layer_0/head_1/output"]      # [batch, length, head_dim], before the output projection
+    probes["layer_0/mlp"]                # [batch, length, d_model], the MLP's output
     scores = probing.head_scores(probes, tokens)   # {"layer_0/head_1": {"association": .., ...}}
 
+The names other than the attention maps are the sites models/interventions.py edits.
 `ridge_accuracy` scores a linear probe (ridge regression onto one-hot classes) of hidden states.
 
 Scores (1 = the pure pattern):
@@ -28,15 +31,16 @@ NAME = re.compile(r"^(layer_\d+/head_\d+)/attention$")
 
 
 def probe(model, tokens, *, positions=None, key_mask=None) -> dict[str, np.ndarray]:
-  """Logits, embeddings, per-head attention and residual stream of one batch, as NumPy arrays."""
+  """Logits, embeddings, per-head attention and output, MLP output and residual stream of one
+  batch, as NumPy arrays."""
   logits, captured = model(tokens, positions=positions, key_mask=key_mask, capture=True)
-  captured = jax.device_get(captured)
-  probes = {"logits": np.asarray(logits), "embed": np.asarray(captured["embed"])}
-  for layer in range(model.config.num_layers):
-    weights = np.asarray(captured[f"layer_{layer}/attention"])
-    for head in range(weights.shape[1]):
-      probes[f"layer_{layer}/head_{head}/attention"] = weights[:, head]
-    probes[f"layer_{layer}/residual"] = np.asarray(captured[f"layer_{layer}/residual"])
+  probes = {"logits": np.asarray(logits)}
+  for name, value in jax.device_get(captured).items():
+    if name.endswith("/attention"):  # [batch, heads, query, key]: one map per head
+      probes.update({f"{name[:-len('attention')]}head_{head}/attention": np.asarray(value[:, head])
+                     for head in range(value.shape[1])})
+    else:
+      probes[name] = np.asarray(value)
   return probes
 
 

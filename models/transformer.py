@@ -10,6 +10,7 @@ model shards on any mesh by rules kept in the config.
     logits = model(tokens)                                   # training: fast attention
     logits, probes = model(tokens, capture=True)             # probing: explicit weights
     probes["layer_0/attention"]  # [batch, heads, query, key]
+    logits = model(tokens, interventions={"layer_2/head_1/output": interventions.zero()})
     logits, kv = model.decode(tokens, kv, slots, positions)  # decoding: models/decoding.py
 
 Every op that has a faster implementation than its jnp math goes through models/ops.py, which picks
@@ -19,6 +20,8 @@ XLA everywhere.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -26,6 +29,7 @@ import numpy as np
 from flax import nnx
 
 from models import attention as attention_lib
+from models import interventions as interventions_lib
 from models import mlp as mlp_lib
 from models import ops
 from models import positional as positional_lib
@@ -153,7 +157,8 @@ class Block(nnx.Module):
 
   Returns the new residual stream, the attention weights (capture=True), the MLP's auxiliary
   loss (a mixture's load balancing; 0 for a dense MLP) and the attention's decoding cache with this
-  call's keys and values (None without one).
+  call's keys and values (None without one). `site(name, value)`, when given, sees (and may edit)
+  the heads' outputs ("heads") and the MLP's output ("mlp"): models/interventions.py.
   """
 
   def __init__(self, config, rngs: nnx.Rngs):
@@ -164,11 +169,14 @@ class Block(nnx.Module):
     self.mlp = MoE(config, rngs) if config.experts else mlp_lib.MLP(config, rngs)
 
   def __call__(self, x, positional, positions, key_mask=None, capture: bool = False, tokens=None,
-               cache=None):
+               cache=None, site=None):
+    heads = None if site is None else functools.partial(site, "heads")
     y, weights, cache = self.attn(self.attn_norm(x), positional, positions, key_mask, capture,
-                                  tokens, cache)
+                                  tokens, cache, heads)
     x = ops.residual_add(x, y, kernels=self.kernels)
     y, aux_loss = self.mlp(self.mlp_norm(x))
+    if site is not None:
+      y = site("mlp", y)
     return ops.residual_add(x, y, kernels=self.kernels), weights, aux_loss, cache
 
 
@@ -188,17 +196,24 @@ class Transformer(nnx.Module):
   def layer(self, i: int) -> Block:
     return self.blocks[0 if self.config.tied_layers else i]
 
-  def __call__(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
-    """Logits [batch, length, num_outputs]; with capture=True also a dict of named probes."""
+  def __call__(self, tokens, *, positions=None, key_mask=None, capture: bool = False,
+               interventions=None):
+    """Logits [batch, length, num_outputs]; with capture=True also a dict of named probes.
+    `interventions` {site: Edit} edits named sites on the way (models/interventions.py)."""
     logits, probes, _ = self.forward(tokens, positions=positions, key_mask=key_mask,
-                                     capture=capture)
+                                     capture=capture, interventions=interventions)
     return (logits, probes) if capture else logits
 
-  def forward(self, tokens, *, positions=None, key_mask=None, capture: bool = False):
+  def forward(self, tokens, *, positions=None, key_mask=None, capture: bool = False,
+              interventions=None):
     """(logits, probes or None, auxiliary loss summed over the layers: 0 without experts)."""
     if positions is None:  # NumPy: constant when traced (positional encodings precompute on it)
       positions = np.arange(tokens.shape[1])[None]
-    x, probes, aux_loss, _ = self._residual_stream(tokens, positions, key_mask, capture)
+    # no site to see or edit: the forward pass traces exactly as it would without this module
+    sites = (interventions_lib.Sites(self.config, interventions, capture)
+             if capture or interventions else None)
+    x, probes, aux_loss, _ = self._residual_stream(tokens, positions, key_mask, capture,
+                                                   sites=sites)
     return self.logits(x), probes, aux_loss
 
   def decode(self, tokens, kv, slots, positions):
@@ -215,26 +230,32 @@ class Transformer(nnx.Module):
         tokens, jnp.take_along_axis(positions, slots, axis=1), None, False, caches)
     return self.logits(x), tuple((cache.keys, cache.values) for cache in caches)
 
-  def _residual_stream(self, tokens, positions, key_mask, capture: bool, caches=None):
+  def _residual_stream(self, tokens, positions, key_mask, capture: bool, caches=None,
+                       sites=None):
     """The embeddings through every block: (residual stream, probes or None, auxiliary loss, the
-    layers' caches or None)."""
+    layers' caches or None). `sites` (an interventions.Sites) sees and edits the named sites."""
     x = self.embed[...][tokens]
     added = self.positional.embed(tokens, positions)
     if added is not None:
       x = x + added
     x = x.astype(jnp.dtype(self.config.dtype))
-    probes = {"embed": x} if capture else None
+    if sites is not None:
+      x = sites("embed", x)
     aux_loss = jnp.zeros((), jnp.float32)
+    weights_by_layer = {}
     for i in range(self.config.num_layers):
       cache = None if caches is None else caches[i]
+      site = None if sites is None else sites.layer(i)
       x, weights, layer_aux, cache = self.layer(i)(x, self.positional, positions, key_mask,
-                                                   capture, tokens, cache)
+                                                   capture, tokens, cache, site)
       aux_loss = aux_loss + layer_aux
       if caches is not None:
         caches[i] = cache
+      if sites is not None:
+        x = sites(f"layer_{i}/residual", x)
       if capture:
-        probes[f"layer_{i}/attention"] = weights
-        probes[f"layer_{i}/residual"] = x
+        weights_by_layer[f"layer_{i}/attention"] = weights
+    probes = {**sites.recorded, **weights_by_layer} if capture else None
     return x, probes, aux_loss, caches
 
   def logits(self, x):

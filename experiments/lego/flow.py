@@ -12,10 +12,6 @@ summary docs/results/lego.md's information-flow table is rendered from).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 
 import jax
 import matplotlib
@@ -26,9 +22,8 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from models.probing import ridge_accuracy  # noqa: E402
-from experiments.lego.evaluation import variant  # noqa: E402
+from experiments.lego import analysis_cli  # noqa: E402
 from experiments.lego.study import LegoStudy  # noqa: E402
-from experiments.runtime import restore  # noqa: E402
 
 
 def residual_streams(model, study: LegoStudy, split: str, sentences: int, batch_size: int = 256):
@@ -85,28 +80,15 @@ def plot_flow(accuracy: np.ndarray, trained: int, path: str, title: str = ""):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("workdir")
-  parser.add_argument("--out", required=True, help="PNG path")
-  parser.add_argument("--data", default=None,
-                      help="JSON path of the numbers (default: data/<PNG name>.json beside --out)")
-  parser.add_argument("--sentences", type=int, default=2048)
+  parser = analysis_cli.parser(__doc__.splitlines()[0], sentences=2048)
   args = parser.parse_args(argv)
-  if args.sentences < 1:
-    parser.error(f"--sentences: {args.sentences}; allowed: >= 1")
-  run = restore.load(args.workdir, "lego", fill_defaults=True)
+  run = analysis_cli.load_run(parser, args)
   accuracy = information_flow(run.model, run.study, args.sentences)
   for layer, row in enumerate(accuracy):
     print(f"{'embed' if layer == 0 else f'layer {layer}':>8}  " + " ".join(f"{a:.2f}" for a in row))
   plot_flow(accuracy, run.study.task.train_positions, args.out, f"{args.workdir} (step {run.step})")
-  data = args.data or os.path.join(os.path.dirname(args.out), "data",
-                                   os.path.splitext(os.path.basename(args.out))[0] + ".json")
-  os.makedirs(os.path.dirname(data) or ".", exist_ok=True)
-  with open(data, "w") as f:
-    json.dump({"workdir": args.workdir, "step": run.step, "seed": run.config.seed,
-               "model": variant(run.config), "command": " ".join(["python -m experiments.lego.flow", *(argv or sys.argv[1:])]),
-               "sentences": args.sentences, "accuracy": accuracy.tolist()}, f)
-
+  analysis_cli.write_numbers(args, run, "experiments.lego.flow", argv,
+                             {"accuracy": accuracy.tolist()})
 
 if __name__ == "__main__":
   main()
