@@ -28,10 +28,12 @@ from experiments.configs.common import parse_variant
 from experiments.runtime.train import train_fields
 from models.transformer import model_config
 
+STUDY = "lego"  # the study this file (or a copy of it elsewhere) configures
 PRESETS = ("smoke", "mimic")
 KNOBS = dict(layers=12, d_model=64, heads=4, attention="lego", tied=True, group="z2", seed=0,
              num_vars=12, train_positions=6)
 SMOKE = dict(layers=2, d_model=32, heads=2, attention="vanilla", tied=False)  # knobs given win
+KEEP_ALL = {"checkpoint_keep": 20}  # a sweep point's every checkpoint, for experiments.lego.heads
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -73,8 +75,9 @@ def get_sweep(arg: str | None = None) -> list[dict]:
   docs/results/lego.md's runs: `default` (the default model, seeds 0-2, and seed 0 on XLA's path),
   `untied` (tied=False, seeds 0-1 on either path), `compare` (tied and untied LEGO attention, vanilla
   and conv-QKV, seeds 0-1; read at step 2,500 of the 5,000-step schedule) and `compare_mimic` (the
-  mimicking runs of the comparison: run it with --entry=experiments.lego.mimic). Each point is the
-  whole recipe: the defaults carry every setting those runs used.
+  mimicking runs of the comparison: run it with --entry=experiments.lego.mimic); `learned` and
+  `learned_mimic` (learned attention, one change at a time). Each point is the whole recipe: the
+  defaults carry every setting those runs used.
   """
   sweeps = {
       "smoke": [{"config": "smoke", "model.num_layers": n} for n in (1, 2)],
@@ -90,6 +93,16 @@ def get_sweep(arg: str | None = None) -> list[dict]:
                   for m in ("", "tied=False,", "attention=vanilla,tied=False,",
                             "attention=conv_qkv,tied=False,")],
       "compare_mimic": [{"config": f"mimic,tied=False,seed={s}"} for s in (0, 1)],
+      # Learned attention (tied vanilla), one change at a time from `attention=vanilla`; every
+      # checkpoint kept for experiments.lego.heads. Its mimicking runs: `learned_mimic`.
+      "learned": [{"config": f"attention=vanilla,seed={s}", **KEEP_ALL} for s in (0, 1)] + [
+          {"config": "attention=vanilla", "curriculum.steps": 2500, **KEEP_ALL},
+          {"config": "attention=vanilla", "model.pos_encoding": "rotary", **KEEP_ALL},
+          {"config": "attention=vanilla,d_model=128", "model.pos_encoding": "rotary", **KEEP_ALL},
+          {"config": "attention=vanilla", "model.pos_encoding": "rotary", "num_steps": 10000,
+           "checkpoint_every": 1000, **KEEP_ALL},
+          {"config": "attention=vanilla,tied=False", "model.pos_encoding": "rotary", **KEEP_ALL}],
+      "learned_mimic": [{"config": "mimic", **KEEP_ALL}],
   }
   if arg not in sweeps:
     raise ValueError(f"sweep: unknown {arg!r}; allowed: {', '.join(sweeps)}")

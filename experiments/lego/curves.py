@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import ml_collections
 import numpy as np
 
-from experiments.lego.evaluation import markdown_table, plot_positions, variant
+from experiments.lego.evaluation import markdown_table, plot_positions, recipe, variant
 from experiments.runtime.metric_log import read_jsonl
 
 TARGET = 0.95
@@ -39,7 +39,8 @@ def load(workdir: str) -> dict:
             if "eval/accuracy/position_1" in r}
   minutes = {r["step"]: r["train_seconds"] / 60 for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
              if "eval/accuracy/position_1" in r and "train_seconds" in r}
-  return {"workdir": workdir, "variant": variant(ml_collections.ConfigDict(config)),
+  config_dict = ml_collections.ConfigDict(config)
+  return {"workdir": workdir, "variant": variant(config_dict), "recipe": recipe(config_dict),
           "seed": config["seed"], "curve": curve, "parent": parent, "config": config,
           "minutes": minutes}
 
@@ -72,8 +73,9 @@ def summary(runs: list[dict], step: int, trained: int) -> dict:
     reached = first_step_at_target(r, positions)
     out["runs"].append({
         "workdir": r["workdir"], "model": r["variant"], "seed": r["seed"],
+        "recipe": r["recipe"],
         "path": r["config"]["model"].get("kernels"), "at_step": r["curve"][step],
-        "last_step": max(r["curve"]),
+        "last_step": max(r["curve"]), "at_last_step": r["curve"][max(r["curve"])],
         "first_step": [first_step_at_target(r, range(p, p + 1)) for p in positions],
         "first_step_all": reached, "parent": r["parent"].get(step),
         "train_minutes": [r["minutes"].get(reached), r["minutes"].get(step)]})
@@ -97,15 +99,17 @@ def plot_curves(runs: list[dict], positions: range, path: str):
   colors = {}
   for run in runs:
     steps = sorted(run["curve"])
-    color = colors.setdefault(run["variant"], f"C{len(colors)}")
+    model = run["variant"] + (f" ({run['recipe']})" if run["recipe"] else "")
+    color = colors.setdefault(model, f"C{len(colors)}")
     for ax, p in zip(axes, positions):
       ax.plot(steps, [run["curve"][s][p - 1] for s in steps], color=color,
-              ls="-" if run["seed"] == 0 else "--", label=f"{run['variant']} seed {run['seed']}")
+              ls="-" if run["seed"] == 0 else "--", label=f"{model} seed {run['seed']}")
       ax.set(title=f"position {p}", xlabel="step", ylim=(0.4, 1.02))
   axes[0].set_ylabel("held-out accuracy")
-  axes[-1].legend(fontsize=7, loc="lower right")
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0),
+             ncol=2, fontsize=7)
+  fig.savefig(path, dpi=110, bbox_inches="tight")
   plt.close(fig)
 
 

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
+from experiments.configs.lego import get_config as lego_config
 from experiments.lego.study import LegoStudy
 from experiments.runtime import restore
 from experiments.runtime.metric_log import read_jsonl
@@ -25,16 +26,34 @@ from models import attention as attn_lib
 from models import probing
 from tasks.cli import Parser, at_least
 
-VARIANTS = ("vanilla", "tied", "mimic", "lego", "conv_qkv")  # the study's models, in table order
+# The study's models, in table order (evaluation.variant's names)
+VARIANTS = ("vanilla", "vanilla_tied", "tied", "mimic", "mimic_tied", "lego", "conv_qkv")
 
 
 def variant(config) -> str:
-  """Which of the study's models a run's config is."""
-  if "mimic" in config:
-    return "mimic"
+  """Which of the study's models a run's config is: its attention (or "mimic"), with "_tied" for
+  tied layers; the default model, tied LEGO attention, is "tied"."""
+  name = "mimic" if "mimic" in config else config.model.attention
   if config.model.tied_layers:
-    return "tied"
-  return config.model.attention
+    return "tied" if name == "lego" else f"{name}_tied"
+  return name
+
+
+RECIPE_FIELDS = ("model.d_model", "model.num_heads", "model.num_layers", "model.pos_encoding",
+                 "num_steps", "learning_rate", "warmup_steps", "batch_size", "curriculum.steps")
+
+
+def recipe(config) -> str:
+  """The fields of RECIPE_FIELDS in which a run departs from the study's default config, as
+  "field=value" joined by commas ("" for none)."""
+  default = lego_config()
+  changes = []
+  for field in RECIPE_FIELDS:
+    section, _, name = field.rpartition(".")
+    value = (config[section] if section else config).get(name)
+    if value != (default[section] if section else default)[name]:
+      changes.append(f"{field}={value}")
+  return ",".join(changes)
 
 
 def with_graph(config, graph: str) -> LegoStudy:
@@ -97,6 +116,17 @@ def plot_attention(probes, labels, layers: int, heads: int, path: str | None = N
   return fig
 
 
+def _table_order(name: str) -> tuple[int, str]:
+  return (VARIANTS.index(name) if name in VARIANTS else len(VARIANTS), name)
+
+
+def layer_best(scores: dict, pattern: str) -> list[float]:
+  """Per layer, the highest `pattern` score of its heads (scores: models.probing.head_scores)."""
+  layers = sorted({h.split("/")[0] for h in scores}, key=lambda n: int(n[len("layer_"):]))
+  return [max(v[pattern] for h, v in scores.items() if h.startswith(layer + "/"))
+          for layer in layers]
+
+
 def _nanmean(rows):
   valid = ~np.isnan(rows)
   return np.where(valid.any(0), np.nansum(rows, 0) / np.maximum(valid.sum(0), 1), np.nan)
@@ -106,7 +136,7 @@ def _mean_over_seeds(results, key):
   by_variant = {}
   for r in results:
     by_variant.setdefault(r["variant"], []).append(np.asarray(r[key], dtype=float))
-  return {v: np.stack(by_variant[v]) for v in sorted(by_variant, key=VARIANTS.index)}
+  return {v: np.stack(by_variant[v]) for v in sorted(by_variant, key=_table_order)}
 
 
 def plot_positions(results, key: str, trained: int, path: str | None = None, title: str = ""):
@@ -144,11 +174,9 @@ def head_table(results) -> str:
            "|---|---|---|"]
   by_variant = {}
   for r in results:
-    layers = sorted({h.split("/")[0] for h in r["head_scores"]}, key=lambda n: int(n[6:]))
-    best = [[max(v[kind] for h, v in r["head_scores"].items() if h.startswith(layer + "/"))
-             for layer in layers] for kind in ("association", "manipulation")]
+    best = [layer_best(r["head_scores"], kind) for kind in ("association", "manipulation")]
     by_variant.setdefault(r["variant"], []).append(best)
-  for name in sorted(by_variant, key=VARIANTS.index):
+  for name in sorted(by_variant, key=_table_order):
     assoc, manip = np.mean(by_variant[name], axis=0)
     lines.append(f"| {name} | {' '.join(f'{a:.2f}' for a in assoc)} | "
                  f"{' '.join(f'{m:.2f}' for m in manip)} |")

@@ -29,3 +29,23 @@ def _dump(tmp_path, results):
   path = tmp_path / "results.json"
   path.write_text(json.dumps(results))
   return str(path)
+
+
+def test_variant_names_attention_and_tying_apart():
+  from experiments.configs.lego import get_config
+  from experiments.lego.evaluation import variant
+  names = {arg: variant(get_config(arg)) for arg in (
+      None, "tied=False", "attention=vanilla", "attention=vanilla,tied=False", "mimic",
+      "mimic,tied=False", "attention=conv_qkv,tied=False")}
+  assert names == {None: "tied", "tied=False": "lego", "attention=vanilla": "vanilla_tied",
+                   "attention=vanilla,tied=False": "vanilla", "mimic": "mimic_tied",
+                   "mimic,tied=False": "mimic", "attention=conv_qkv,tied=False": "conv_qkv"}
+
+
+def test_recipe_names_the_fields_a_run_changed():
+  from experiments.configs.lego import get_config
+  from experiments.lego.evaluation import recipe
+  assert recipe(get_config()) == ""
+  config = get_config("attention=vanilla,d_model=128")
+  config.model.pos_encoding = "rotary"
+  assert recipe(config) == "model.d_model=128,model.pos_encoding=rotary"

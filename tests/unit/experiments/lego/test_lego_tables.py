@@ -13,7 +13,7 @@ def test_flow_layers_take_the_first_layer_at_the_threshold():
 
 def test_every_lego_table_renders_from_the_committed_summaries():
   for name in ("findings", "default_runs", "untied_runs", "compare_at_step",
-               "compare_first_steps", "flow", "parent_split"):
+               "compare_first_steps", "flow", "parent_split", "learned_runs", "learned_targets"):
     text = getattr(tables, name)(pages.load)
     assert text.startswith("|") and "None" not in text, name
 
@@ -40,6 +40,10 @@ def test_summary_gives_each_run_its_first_steps_and_each_model_its_seed_mean(tmp
   curves.main(["--step=20", "--figures=", f"--summary={tmp_path / 's.json'}", *workdirs])
   out = json.loads((tmp_path / "s.json").read_text())
   assert [r["first_step_all"] for r in out["runs"]] == [20, None]
+  assert [r["at_last_step"] for r in out["runs"]] == [high, low]
+  assert [r["recipe"] for r in out["runs"]] == [
+      "model.d_model=32,model.num_heads=2,model.num_layers=2,"
+      "num_steps=30,warmup_steps=5,batch_size=32"] * 2
   assert out["runs"][0]["train_minutes"] == [2.0, 2.0]
   assert out["runs"][0]["parent"]["left"][0] == 1.0
   model = out["models"]["vanilla"]
