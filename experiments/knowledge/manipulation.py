@@ -25,7 +25,7 @@ import numpy as np
 
 from experiments.knowledge.stages import _stopped_early, finetune_config, generate_answers
 from experiments.knowledge.study import (PEOPLE_SPLITS, KnowledgeStudy, _Biographies,
-                                         people_halves)
+                                         people_halves, save_results)
 from experiments.runtime import entry, train
 from models.transformer import num_params
 from tasks import biography_pools as world
@@ -204,11 +204,7 @@ def report(workdir: str, results: dict, print_fn=print) -> None:
       print_fn(f"{split + ' ' + kind:<24}" + "".join(
           f"{results[stage][f'{split}/{kind}/{form}']:>32.3f}" for stage, form in cols.values()))
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=1)
-    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:  # what launch.sweep tabulates
-      f.write(json.dumps(sweep_record(results)) + "\n")
+    save_results(workdir, results, sweep_record(results))
 
 
 def sweep_record(results: dict) -> dict:

@@ -54,15 +54,21 @@ class _Biographies:
     if "probe" in results:
       probes.print_table(results["probe"], print_fn)
     if jax.process_index() == 0:
-      os.makedirs(workdir, exist_ok=True)
-      with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-      with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:  # what launch.sweep tabulates
-        f.write(json.dumps(sweep_record(results)) + "\n")
+      save_results(workdir, results, sweep_record(results))
       if qa:
         plots.qa_by_attribute(qa, os.path.join(workdir, "qa_accuracy.png"))
       if "probe" in results:
         plots.probe_heatmap(results["probe"], os.path.join(workdir, "p_probe.png"))
+
+
+def save_results(workdir: str, results: dict, record: dict) -> None:
+  """A finished run's results.json, and its figures as the one record of metrics.jsonl (what
+  launch.sweep tabulates)."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f, indent=1)
+  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+    f.write(json.dumps(record) + "\n")
 
 
 def people_halves(task, seed: int, splits: tuple[str, str], step: int, batch_size: int, rows=None):
